@@ -1,0 +1,30 @@
+# syncd — set-up and run targets. Every target creates .venv and installs on first use.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: install test demo lint clean
+
+$(STAMP): pyproject.toml
+	test -d $(VENV) || $(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+## Run the whole suite (SQLite always; PostgreSQL too when SYNCD_TEST_PG_URL is set).
+test: $(STAMP)
+	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+
+## Three simulated Squarespace stores on 127.0.0.1, an SQLite ledger, cycles with sales.
+demo: $(STAMP)
+	$(BIN)/python -m syncd.testing.demo
+
+lint: $(STAMP)
+	$(BIN)/ruff check syncd tests
+	$(BIN)/mypy syncd
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build *.egg-info

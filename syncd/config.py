@@ -1,0 +1,168 @@
+"""Configuration: a TOML file, overridden by ``SYNCD_*`` environment variables
+(``SYNCD_LEDGER__URL``, ``SYNCD_SYNC__INITIAL``, …), parsed once into frozen models.
+
+Only the CLI and the daemon load it; everything else receives the validated objects.
+Tokens are never in the file: each store names an environment variable or a file.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from .core import InitialPolicy
+from .errors import ConfigError
+
+__all__ = [
+    "DEFAULT_CONFIG",
+    "LedgerSettings",
+    "Platform",
+    "Settings",
+    "StoreSettings",
+    "SyncSettings",
+    "load_settings",
+    "resolve_token",
+]
+
+DEFAULT_CONFIG = Path("config/syncd.toml")
+Platform = Literal["squarespace", "bigcommerce", "wix", "saasignal", "shopify"]
+_FROZEN = ConfigDict(frozen=True, extra="forbid")
+
+
+class LedgerSettings(BaseModel):
+    model_config = _FROZEN
+
+    url: str = "sqlite:///syncd.db"
+    lock_timeout_seconds: float = Field(default=60.0, ge=0)
+
+
+class SyncSettings(BaseModel):
+    model_config = _FROZEN
+
+    interval_seconds: int = Field(default=300, ge=1)
+    initial: InitialPolicy = InitialPolicy.MIN
+    master: str | None = None
+
+
+class StoreSettings(BaseModel):
+    """One connected store. Exactly one of ``token_env`` / ``token_file``."""
+
+    model_config = _FROZEN
+
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
+    platform: Platform
+    base_url: str | None = Field(default=None, pattern=r"^https?://[^\s/]+(/[^\s]*)?$")
+    token_env: str | None = Field(default=None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    token_file: Path | None = None
+    buffer: int = Field(default=0, ge=0)
+    requests_per_minute: float | None = Field(default=None, gt=0)
+    timeout_seconds: float = Field(default=30.0, gt=0)
+    enabled: bool = True
+
+    @model_validator(mode="after")
+    def _one_token_source(self) -> StoreSettings:
+        if (self.token_env is None) == (self.token_file is None):
+            raise ValueError("set exactly one of token_env or token_file")
+        return self
+
+
+class Settings(BaseSettings):
+    """The whole configuration."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="SYNCD_", env_nested_delimiter="__", extra="forbid", frozen=True
+    )
+
+    ledger: LedgerSettings = LedgerSettings()
+    sync: SyncSettings = SyncSettings()
+    stores: list[StoreSettings] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _pool_rules(self) -> Settings:
+        names = [s.name for s in self.stores]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"store names must be unique; repeated: {', '.join(dupes)}")
+        if not any(s.enabled for s in self.stores):
+            raise ValueError("at least one enabled [[stores]] entry is required")
+        master = self.sync.master
+        if master is not None and master not in names:
+            raise ValueError(f"sync.master {master!r} is not the name of a configured store")
+        if self.sync.initial is InitialPolicy.MASTER and master is None:
+            raise ValueError("sync.initial = 'master' needs sync.master")
+        return self
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # The file's values come in as init kwargs; SYNCD_* variables override them.
+        return env_settings, init_settings
+
+    @property
+    def enabled_stores(self) -> list[StoreSettings]:
+        return [s for s in self.stores if s.enabled]
+
+
+def load_settings(path: Path | None = None) -> Settings:
+    """Read and validate the configuration; every problem is a ``ConfigError`` that
+    names the field. ``path`` defaults to ``$SYNCD_CONFIG`` or ``config/syncd.toml``."""
+    path = path or Path(os.environ.get("SYNCD_CONFIG") or DEFAULT_CONFIG)
+    try:
+        data: dict[str, Any] = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path} does not exist (give --config or SYNCD_CONFIG)") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"config file {path} cannot be read: {exc}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
+    try:
+        return Settings(**data)
+    except ValidationError as exc:
+        raise ConfigError(f"config file {path} is invalid:\n{_explain(exc, data)}") from None
+
+
+def _explain(exc: ValidationError, data: dict[str, Any]) -> str:
+    lines = []
+    stores = data.get("stores") if isinstance(data.get("stores"), list) else []
+    for err in exc.errors(include_url=False, include_input=False):
+        loc = list(err["loc"])
+        where = ".".join(str(p) for p in loc) or "(top level)"
+        if len(loc) >= 2 and loc[0] == "stores" and isinstance(loc[1], int) and loc[1] < len(stores):
+            name = stores[loc[1]].get("name") if isinstance(stores[loc[1]], dict) else None
+            rest = ".".join(str(p) for p in loc[2:])
+            where = f"stores[{loc[1]}]" + (f" ({name!r})" if name else "") + (f".{rest}" if rest else "")
+        lines.append(f"  - {where}: {err['msg']}")
+    return "\n".join(lines)
+
+
+def resolve_token(store: StoreSettings) -> SecretStr:
+    """The store's token from its environment variable or file. The value never appears
+    in an error; only the variable's or file's name does."""
+    if store.token_env is not None:
+        value = os.environ.get(store.token_env, "").strip()
+        if not value:
+            raise ConfigError(f"store {store.name!r}: environment variable {store.token_env} is not set")
+        return SecretStr(value)
+    assert store.token_file is not None
+    path = store.token_file
+    creds = os.environ.get("CREDENTIALS_DIRECTORY")
+    if not path.is_absolute() and creds:
+        path = Path(creds) / path
+    try:
+        value = path.read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        raise ConfigError(f"store {store.name!r}: token_file {path} cannot be read ({exc.strerror})") from None
+    if not value:
+        raise ConfigError(f"store {store.name!r}: token_file {path} is empty")
+    return SecretStr(value)

@@ -1,0 +1,61 @@
+"""The pure reconcile core: stdlib only, no I/O, no clock, no logging.
+
+Everything else in syncd imports from here; this package imports nothing from syncd.
+"""
+
+from __future__ import annotations
+
+from .model import (
+    STATE_CONFLICTS,
+    Adjustment,
+    Conflict,
+    ConflictKind,
+    InitialPolicy,
+    ItemIssue,
+    ItemState,
+    JournalEntry,
+    Observation,
+    Plan,
+    Policy,
+    Quantity,
+    Sku,
+    Snapshot,
+    StoreName,
+    StorePolicy,
+    StorePull,
+    WriteMode,
+    WriteStrategy,
+)
+from .outcomes import ReadVerdict, expected_after_apply, judge_reread
+from .reconcile import plan_cycle
+from .seeding import seed_quantity
+from .targets import oversold_conflict, target_for
+
+__all__ = [
+    "STATE_CONFLICTS",
+    "Adjustment",
+    "Conflict",
+    "ConflictKind",
+    "InitialPolicy",
+    "ItemIssue",
+    "ItemState",
+    "JournalEntry",
+    "Observation",
+    "Plan",
+    "Policy",
+    "Quantity",
+    "ReadVerdict",
+    "Sku",
+    "Snapshot",
+    "StoreName",
+    "StorePolicy",
+    "StorePull",
+    "WriteMode",
+    "WriteStrategy",
+    "expected_after_apply",
+    "judge_reread",
+    "oversold_conflict",
+    "plan_cycle",
+    "seed_quantity",
+    "target_for",
+]

@@ -1,0 +1,237 @@
+"""The plain values the reconcile core takes and returns. Stdlib only, all frozen.
+
+A quantity is an ``int`` or ``None``; ``None`` means *unlimited / untracked* on that store.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+__all__ = [
+    "STATE_CONFLICTS",
+    "Adjustment",
+    "Conflict",
+    "ConflictKind",
+    "InitialPolicy",
+    "ItemIssue",
+    "ItemState",
+    "JournalEntry",
+    "Observation",
+    "Plan",
+    "Policy",
+    "Quantity",
+    "Sku",
+    "Snapshot",
+    "StoreName",
+    "StorePolicy",
+    "StorePull",
+    "WriteMode",
+    "WriteStrategy",
+]
+
+Sku = str
+StoreName = str
+Quantity = int | None
+"""A stock count, or ``None`` for unlimited / untracked."""
+
+
+class InitialPolicy(StrEnum):
+    """First sight: where a new SKU's ``available`` comes from."""
+
+    MIN = "min"
+    MAX = "max"
+    MASTER = "master"
+
+
+class WriteMode(StrEnum):
+    """How a planned write is expressed on the wire."""
+
+    RELATIVE = "relative"
+    ABSOLUTE = "absolute"
+
+
+class WriteStrategy(StrEnum):
+    """DESIGN's write-strategy table: what a retry after an unknown outcome may do."""
+
+    RELATIVE_IDEMPOTENT = "relative_idempotent"  # resend under the same key: applied once
+    ABSOLUTE_CAS = "absolute_cas"  # resend: a mismatch is a conflict
+    ABSOLUTE_FRESH_READ = "absolute_fresh_read"  # re-read first, never resend blindly
+    RELATIVE_NO_KEY = "relative_no_key"  # re-read first; unknown_outcome if undecidable
+
+    @property
+    def mode(self) -> WriteMode:
+        if self in (WriteStrategy.RELATIVE_IDEMPOTENT, WriteStrategy.RELATIVE_NO_KEY):
+            return WriteMode.RELATIVE
+        return WriteMode.ABSOLUTE
+
+
+class ConflictKind(StrEnum):
+    """Everything syncd saw and could not resolve by the rules."""
+
+    OVERSOLD = "oversold"
+    DUPLICATE_SKU = "duplicate_sku"
+    TRACKING_MISMATCH = "tracking_mismatch"
+    UNEXPECTED_INCREASE = "unexpected_increase"
+    MISSING = "missing"
+    UNMAPPED = "unmapped"
+    BAD_DATA = "bad_data"
+    UNKNOWN_OUTCOME = "unknown_outcome"
+    WRITE_REJECTED = "write_rejected"
+
+
+STATE_CONFLICTS = frozenset(
+    {
+        ConflictKind.OVERSOLD,
+        ConflictKind.DUPLICATE_SKU,
+        ConflictKind.TRACKING_MISMATCH,
+        ConflictKind.MISSING,
+        ConflictKind.UNMAPPED,
+    }
+)
+"""Conflicts that describe a standing condition: reported once while it lasts, closed
+when it clears. The others are events, recorded each time they happen."""
+
+
+@dataclass(frozen=True, slots=True)
+class Observation:
+    """What a pull saw for one variant: store, SKU, remote id, quantity (None = unlimited)."""
+
+    store: StoreName
+    sku: Sku
+    remote_id: str
+    quantity: Quantity
+
+    @property
+    def unlimited(self) -> bool:
+        return self.quantity is None
+
+
+@dataclass(frozen=True, slots=True)
+class ItemIssue:
+    """A variant a pull could not turn into an observation.
+
+    ``kind`` is ``UNMAPPED`` (no SKU) or ``BAD_DATA`` (quantity negative, fractional, of
+    the wrong type). A BAD_DATA item with a SKU leaves that (store, SKU) untouched this
+    cycle: no delta, no write, nothing in the ledger changed.
+    """
+
+    store: StoreName
+    remote_id: str
+    sku: Sku | None
+    kind: ConflictKind
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class StorePull:
+    """One store's complete pull: every observation and every item it could not read."""
+
+    store: StoreName
+    observations: tuple[Observation, ...]
+    issues: tuple[ItemIssue, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ItemState:
+    """Ledger state of one (store, SKU): the store's id for it and the expected quantity."""
+
+    remote_id: str
+    expected: Quantity
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """The ledger as the core needs it: ``available`` per seeded SKU, state per pair."""
+
+    available: Mapping[Sku, int]
+    items: Mapping[tuple[StoreName, Sku], ItemState]
+
+
+@dataclass(frozen=True, slots=True)
+class StorePolicy:
+    """Per-store rules: units held back (buffer) and how writes are expressed."""
+
+    buffer: int = 0
+    mode: WriteMode = WriteMode.RELATIVE
+
+
+@dataclass(frozen=True, slots=True)
+class Policy:
+    """The pool: every enabled store, the first-sight policy and the optional master."""
+
+    stores: Mapping[StoreName, StorePolicy]
+    initial: InitialPolicy = InitialPolicy.MIN
+    master: StoreName | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class JournalEntry:
+    """One change to a SKU's ``available``. ``store`` is None for a first-sight seed."""
+
+    sku: Sku
+    store: StoreName | None
+    delta: int
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Adjustment:
+    """One planned write: bring ``store``'s ``sku`` from ``before`` (as pulled) to ``target``."""
+
+    store: StoreName
+    sku: Sku
+    remote_id: str
+    before: int
+    target: int
+    mode: WriteMode
+
+    @property
+    def delta(self) -> int:
+        return self.target - self.before
+
+
+@dataclass(frozen=True, slots=True)
+class Conflict:
+    """Something the rules could not resolve. ``subject`` tells apart two conflicts of
+    one kind on the same store and SKU (e.g. the remote id of an unmapped variant)."""
+
+    kind: ConflictKind
+    store: StoreName | None
+    sku: Sku | None
+    message: str
+    data: Mapping[str, object] = field(default_factory=dict)
+    subject: str = ""
+
+    @property
+    def fingerprint(self) -> str:
+        return f"{self.kind}|{self.store or ''}|{self.sku or ''}|{self.subject}"
+
+    @property
+    def is_state(self) -> bool:
+        return self.kind in STATE_CONFLICTS
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """Everything one cycle decided, as values; the shell records and carries it out.
+
+    ``available`` holds only SKUs whose value changed or that were seeded;
+    ``items`` only pairs whose state changed; ``removed`` pairs a pulled store no
+    longer carries. ``unseeded`` SKUs were seen but wait for a cycle that pulls every
+    store; ``skipped`` SKUs (duplicates) were not evaluated at all. ``evaluated`` are
+    the stores whose standing conditions this plan re-checked; ``complete`` says every
+    enabled store was pulled.
+    """
+
+    journal: tuple[JournalEntry, ...]
+    available: Mapping[Sku, int]
+    items: Mapping[tuple[StoreName, Sku], ItemState]
+    removed: frozenset[tuple[StoreName, Sku]]
+    adjustments: tuple[Adjustment, ...]
+    conflicts: tuple[Conflict, ...]
+    unseeded: tuple[Sku, ...] = ()
+    skipped: frozenset[Sku] = frozenset()
+    evaluated: frozenset[StoreName] = frozenset()
+    complete: bool = False

@@ -1,0 +1,301 @@
+"""plan_cycle(): DESIGN's rules as one pure function. Plain data in, a Plan out.
+
+No I/O, no clock, no logging: conflicts are values in the plan. Each rule is tagged
+with the DESIGN rule it implements.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+from .model import (
+    Adjustment,
+    Conflict,
+    ConflictKind,
+    ItemState,
+    JournalEntry,
+    Observation,
+    Plan,
+    Policy,
+    Sku,
+    Snapshot,
+    StoreName,
+    StorePull,
+)
+from .seeding import seed_quantity
+from .targets import oversold_conflict, target_for
+
+__all__ = ["plan_cycle"]
+
+Pair = tuple[StoreName, Sku]
+
+
+@dataclass
+class _Index:
+    """This cycle's pulls, indexed by SKU."""
+
+    pulled: frozenset[StoreName]
+    by_sku: dict[Sku, dict[StoreName, Observation]] = field(default_factory=dict)
+    duplicates: dict[Sku, dict[StoreName, set[str]]] = field(default_factory=dict)
+    bad: set[Pair] = field(default_factory=set)
+    bad_skus: set[Sku] = field(default_factory=set)
+
+
+@dataclass
+class _Builder:
+    journal: list[JournalEntry] = field(default_factory=list)
+    available: dict[Sku, int] = field(default_factory=dict)
+    items: dict[Pair, ItemState] = field(default_factory=dict)
+    removed: set[Pair] = field(default_factory=set)
+    adjustments: list[Adjustment] = field(default_factory=list)
+    conflicts: list[Conflict] = field(default_factory=list)
+    unseeded: list[Sku] = field(default_factory=list)
+    skipped: set[Sku] = field(default_factory=set)
+
+
+def plan_cycle(snapshot: Snapshot, pulls: Iterable[StorePull], policy: Policy) -> Plan:
+    """Decide one cycle: absorb every delta once, seed new SKUs, plan writes to targets.
+
+    ``pulls`` holds only the stores whose pull succeeded; a store left out keeps its
+    ledger state untouched. Returns the journal, the changed state and the writes.
+    """
+    pull_list = list(pulls)
+    unknown = {p.store for p in pull_list} - set(policy.stores)
+    if unknown:
+        raise ValueError(f"pulls from stores not in the policy: {sorted(unknown)}")
+    index = _index(pull_list)
+    out = _Builder()
+    for pull in pull_list:
+        _report_issues(pull, out)
+    skus = set(index.by_sku) | set(snapshot.available) | index.bad_skus
+    complete = index.pulled >= set(policy.stores)
+    for sku in sorted(skus):
+        if sku in index.duplicates:
+            _report_duplicates(sku, index.duplicates[sku], out)
+            out.skipped.add(sku)
+        elif sku in snapshot.available:
+            _known_sku(sku, snapshot, index, policy, out)
+        else:
+            _first_sight(sku, index, policy, complete, out)
+    return Plan(
+        journal=tuple(out.journal),
+        available=out.available,
+        items=out.items,
+        removed=frozenset(out.removed),
+        adjustments=tuple(out.adjustments),
+        conflicts=tuple(out.conflicts),
+        unseeded=tuple(out.unseeded),
+        skipped=frozenset(out.skipped),
+        evaluated=index.pulled,
+        complete=complete,
+    )
+
+
+def _index(pulls: list[StorePull]) -> _Index:
+    index = _Index(pulled=frozenset(p.store for p in pulls))
+    for pull in pulls:
+        for obs in pull.observations:
+            seen = index.by_sku.setdefault(obs.sku, {})
+            if obs.store in seen and seen[obs.store].remote_id != obs.remote_id:
+                # Duplicates: two variants with one SKU in one store.
+                ids = index.duplicates.setdefault(obs.sku, defaultdict(set))[obs.store]
+                ids.update({seen[obs.store].remote_id, obs.remote_id})
+            seen[obs.store] = obs
+        for issue in pull.issues:
+            if issue.kind is ConflictKind.BAD_DATA and issue.sku:
+                index.bad.add((pull.store, issue.sku))
+                index.bad_skus.add(issue.sku)
+    return index
+
+
+def _report_issues(pull: StorePull, out: _Builder) -> None:
+    # Missing / duplicate / unmapped + Bad data: items the pull could not use.
+    for issue in pull.issues:
+        out.conflicts.append(
+            Conflict(
+                kind=issue.kind,
+                store=pull.store,
+                sku=issue.sku,
+                message=issue.message,
+                data={"remote_id": issue.remote_id},
+                subject=issue.remote_id,
+            )
+        )
+
+
+def _report_duplicates(sku: Sku, stores: Mapping[StoreName, set[str]], out: _Builder) -> None:
+    # Duplicates: the SKU is skipped in the whole pool; nothing about it changes.
+    for store, ids in sorted(stores.items()):
+        out.conflicts.append(
+            Conflict(
+                kind=ConflictKind.DUPLICATE_SKU,
+                store=store,
+                sku=sku,
+                message=f"{len(ids)} variants share SKU {sku!r}; skipped in every store",
+                data={"remote_ids": sorted(ids)},
+            )
+        )
+
+
+def _current_view(
+    sku: Sku, snapshot: Snapshot, index: _Index, policy: Policy
+) -> dict[StoreName, Observation | ItemState]:
+    """What each store shows: this cycle's observation, or the ledger's last state for a
+    store not pulled (or whose item was unreadable)."""
+    seen = index.by_sku.get(sku, {})
+    view: dict[StoreName, Observation | ItemState] = {}
+    for store in policy.stores:
+        if store in seen and (store, sku) not in index.bad:
+            view[store] = seen[store]
+        elif (store, sku) in snapshot.items:
+            view[store] = snapshot.items[(store, sku)]
+    return view
+
+
+def _is_unlimited(entry: Observation | ItemState) -> bool:
+    return (entry.quantity if isinstance(entry, Observation) else entry.expected) is None
+
+
+def _mismatch(sku: Sku, view: Mapping[StoreName, Observation | ItemState]) -> Conflict | None:
+    # Unlimited / untracked: unlimited in one store and tracked in another.
+    unlimited = sorted(s for s, e in view.items() if _is_unlimited(e))
+    tracked = sorted(s for s, e in view.items() if not _is_unlimited(e))
+    if not (unlimited and tracked):
+        return None
+    return Conflict(
+        kind=ConflictKind.TRACKING_MISMATCH,
+        store=None,
+        sku=sku,
+        message="unlimited in some stores, tracked in others; not written anywhere",
+        data={"unlimited_in": unlimited, "tracked_in": tracked},
+    )
+
+
+def _fresh(sku: Sku, index: _Index) -> dict[StoreName, Observation]:
+    """This cycle's usable observations of ``sku`` (unreadable items left out)."""
+    return {
+        s: o for s, o in index.by_sku.get(sku, {}).items() if (s, sku) not in index.bad
+    }
+
+
+def _first_sight(
+    sku: Sku, index: _Index, policy: Policy, complete: bool, out: _Builder
+) -> None:
+    # First sight: seeded only in a cycle in which every enabled store was pulled and
+    # its item read; until then it is not written.
+    fresh = _fresh(sku, index)
+    if not complete or sku in index.bad_skus:
+        out.unseeded.append(sku)
+        return
+    view: dict[StoreName, Observation | ItemState] = dict(fresh)
+    mismatch = _mismatch(sku, view)
+    if mismatch is not None:
+        out.conflicts.append(mismatch)
+        return
+    tracked = {s: o.quantity for s, o in fresh.items() if o.quantity is not None}
+    if not tracked:
+        return  # Unlimited everywhere: nothing to do.
+    seed, reason = seed_quantity(tracked, policy.initial, policy.master)
+    out.journal.append(JournalEntry(sku=sku, store=None, delta=seed, reason=reason))
+    out.available[sku] = seed
+    for store, obs in fresh.items():
+        out.items[(store, sku)] = ItemState(obs.remote_id, obs.quantity)
+    _report_missing(sku, fresh, index, policy, out)
+    _plan_writes(sku, seed, fresh, policy, out)
+
+
+def _known_sku(
+    sku: Sku, snapshot: Snapshot, index: _Index, policy: Policy, out: _Builder
+) -> None:
+    fresh = _fresh(sku, index)
+    available = snapshot.available[sku]
+    for store, obs in sorted(fresh.items()):
+        available = _absorb(obs, snapshot.items.get((store, sku)), available, policy, out)
+    # A SKU that disappears from a store stops being written there.
+    for store in sorted(index.pulled - set(fresh)):
+        if (store, sku) in snapshot.items and (store, sku) not in index.bad:
+            out.removed.add((store, sku))
+    _report_missing(sku, fresh, index, policy, out)
+    if available != snapshot.available[sku]:
+        out.available[sku] = available
+    mismatch = _mismatch(sku, _current_view(sku, snapshot, index, policy))
+    if mismatch is not None:
+        out.conflicts.append(mismatch)
+        return
+    oversold = oversold_conflict(sku, available)
+    if oversold is not None:
+        out.conflicts.append(oversold)
+    _plan_writes(sku, available, fresh, policy, out)
+
+
+def _absorb(
+    obs: Observation, prev: ItemState | None, available: int, policy: Policy, out: _Builder
+) -> int:
+    """Delta accounting for one (store, SKU) seen this cycle; returns the new available."""
+    pair = (obs.store, obs.sku)
+    new_state = ItemState(obs.remote_id, obs.quantity)
+    if prev is None or prev.expected is None or obs.quantity is None:
+        # A store new to a known SKU (or a change of tracking): not a delta.
+        if prev != new_state:
+            out.items[pair] = new_state
+        return available
+    if prev.remote_id != obs.remote_id:
+        out.items[pair] = new_state  # another variant now carries the SKU: new pair
+        return available
+    delta = obs.quantity - prev.expected
+    if delta == 0:
+        return available
+    out.items[pair] = new_state  # expected := observed, the delta is absorbed once
+    if delta > 0 and policy.master is not None and obs.store != policy.master:
+        # Master store: a positive delta elsewhere does not count.
+        out.conflicts.append(
+            Conflict(
+                kind=ConflictKind.UNEXPECTED_INCREASE,
+                store=obs.store,
+                sku=obs.sku,
+                message=f"+{delta} outside master store {policy.master!r}; written back",
+                data={"expected": prev.expected, "observed": obs.quantity, "delta": delta},
+            )
+        )
+        return available
+    # Conservation: every change to available has its journal row.
+    out.journal.append(
+        JournalEntry(obs.sku, obs.store, delta, "sale" if delta < 0 else "restock")
+    )
+    return available + delta
+
+
+def _report_missing(
+    sku: Sku, fresh: Mapping[StoreName, Observation], index: _Index, policy: Policy, out: _Builder
+) -> None:
+    # Missing: a SKU present in some stores only is synced where it exists.
+    for store in sorted(index.pulled - set(fresh)):
+        if (store, sku) not in index.bad:
+            out.conflicts.append(
+                Conflict(
+                    kind=ConflictKind.MISSING,
+                    store=store,
+                    sku=sku,
+                    message=f"SKU {sku!r} is not carried by this store",
+                )
+            )
+
+
+def _plan_writes(
+    sku: Sku,
+    available: int,
+    fresh: Mapping[StoreName, Observation],
+    policy: Policy,
+    out: _Builder,
+) -> None:
+    for store, obs in sorted(fresh.items()):
+        if obs.quantity is None:
+            continue
+        store_policy = policy.stores[store]
+        target = target_for(available, store_policy.buffer)
+        if target != obs.quantity:
+            out.adjustments.append(
+                Adjustment(store, sku, obs.remote_id, obs.quantity, target, store_policy.mode)
+            )

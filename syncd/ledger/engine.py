@@ -1,0 +1,70 @@
+"""Engine creation and schema migrations (Alembic), for SQLite and PostgreSQL alike."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Engine, create_engine, event, inspect
+from sqlalchemy.engine import make_url
+from sqlalchemy.pool import StaticPool
+
+from ..errors import LedgerError
+
+__all__ = ["is_memory_sqlite", "make_engine", "schema_exists", "sqlite_path", "upgrade"]
+
+MIGRATIONS = Path(__file__).with_name("migrations")
+
+
+def sqlite_path(url: str) -> Path | None:
+    """The file behind an SQLite URL, or None (in-memory or not SQLite)."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or not parsed.database or parsed.database == ":memory:":
+        return None
+    return Path(parsed.database)
+
+
+def is_memory_sqlite(url: str) -> bool:
+    parsed = make_url(url)
+    return parsed.get_backend_name() == "sqlite" and sqlite_path(url) is None
+
+
+def make_engine(url: str) -> Engine:
+    """An engine for the ledger URL. SQLite gets a busy timeout and WAL; an in-memory
+    SQLite database is one shared connection so every session sees the same data."""
+    try:
+        parsed = make_url(url)
+    except Exception as exc:  # sqlalchemy.exc.ArgumentError
+        raise LedgerError(f"ledger.url is not a valid database URL: {exc}") from None
+    kwargs: dict[str, Any] = {}
+    if parsed.get_backend_name() == "sqlite":
+        if is_memory_sqlite(url):
+            kwargs = {"poolclass": StaticPool, "connect_args": {"check_same_thread": False}}
+        else:
+            kwargs = {"connect_args": {"timeout": 30}}
+    engine = create_engine(url, **kwargs)
+    if parsed.get_backend_name() == "sqlite":
+        event.listen(engine, "connect", _sqlite_pragmas)
+    return engine
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    cursor = dbapi_conn.cursor()
+    cursor.execute("PRAGMA busy_timeout = 30000")
+    cursor.execute("PRAGMA journal_mode = WAL")
+    cursor.close()
+
+
+def upgrade(engine: Engine) -> None:
+    """Create or upgrade the schema to the newest migration."""
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "head")
+
+
+def schema_exists(engine: Engine) -> bool:
+    return inspect(engine).has_table("sku")

@@ -1,0 +1,283 @@
+"""Ledger: the only door to the database. Bulk reads and writes, one transaction per step.
+
+A cycle's record (journal, available, expected, outbox, conflicts) is one transaction;
+every outbox status change is committed before the next step of the write it tracks.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import Engine, bindparam, delete, func, insert, select, update
+from sqlalchemy.orm import Session
+
+from ..core import Adjustment, Conflict, ItemState, Plan, Snapshot, StoreName, WriteMode
+from .conflicts import record_conflicts, sync_state_conflicts
+from .tables import (
+    UNRESOLVED,
+    ConflictRow,
+    CycleRow,
+    JournalRow,
+    OutboxRow,
+    OutboxStatus,
+    SkuRow,
+    StoreItemRow,
+)
+
+__all__ = ["Batch", "CycleCounts", "Ledger", "OutboxEntry"]
+
+SKU = SkuRow.__table__  # type: ignore[attr-defined]
+ITEM = StoreItemRow.__table__  # type: ignore[attr-defined]
+JOURNAL = JournalRow.__table__  # type: ignore[attr-defined]
+OUTBOX = OutboxRow.__table__  # type: ignore[attr-defined]
+CYCLE = CycleRow.__table__  # type: ignore[attr-defined]
+CONFLICT = ConflictRow.__table__  # type: ignore[attr-defined]
+
+
+@dataclass(frozen=True, slots=True)
+class Batch:
+    """One request to one store: its exact items and the key it is sent under."""
+
+    store: StoreName
+    key: str
+    adjustments: tuple[Adjustment, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxEntry:
+    """An outbox row as the cycle sees it."""
+
+    id: int
+    cycle_id: int
+    store: StoreName
+    key: str
+    status: OutboxStatus
+    attempts: int
+    created_at: datetime
+    adjustment: Adjustment
+
+
+@dataclass(frozen=True, slots=True)
+class CycleCounts:
+    outcome: str
+    exit_code: int
+    stores_pulled: int = 0
+    stores_failed: int = 0
+    observations: int = 0
+    journal_rows: int = 0
+    writes_planned: int = 0
+    writes_applied: int = 0
+    writes_rejected: int = 0
+    writes_unknown: int = 0
+    conflicts: int = 0
+    error: str | None = None
+
+
+class Ledger:
+    """Reads and writes the ledger tables. Construct with an engine whose schema is current."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    # --- reads --------------------------------------------------------------------------
+
+    def load_snapshot(self) -> Snapshot:
+        """Every seeded SKU's available and every pair's state, in two queries."""
+        with Session(self.engine) as s:
+            available = {r.sku: r.available for r in s.execute(select(SKU.c.sku, SKU.c.available))}
+            items = {
+                (r.store, r.sku): ItemState(r.remote_id, r.expected)
+                for r in s.execute(select(ITEM.c.store, ITEM.c.sku, ITEM.c.remote_id, ITEM.c.expected))
+            }
+        return Snapshot(available=available, items=items)
+
+    def unresolved(self, store: StoreName | None = None) -> list[OutboxEntry]:
+        """Outbox rows whose outcome is not final, oldest first."""
+        q = select(OUTBOX).where(OUTBOX.c.status.in_([str(s) for s in UNRESOLVED]))
+        if store is not None:
+            q = q.where(OUTBOX.c.store == store)
+        with Session(self.engine) as s:
+            return [_entry(r) for r in s.execute(q.order_by(OUTBOX.c.id))]
+
+    def journal_totals(self) -> dict[str, int]:
+        """Σ journal delta per SKU (for the conservation check)."""
+        q = select(JOURNAL.c.sku, func.sum(JOURNAL.c.delta)).group_by(JOURNAL.c.sku)
+        with Session(self.engine) as s:
+            return {sku: int(total) for sku, total in s.execute(q)}
+
+    def open_conflicts(self) -> list[ConflictRow]:
+        with Session(self.engine) as s:
+            rows = s.execute(select(ConflictRow).where(ConflictRow.status == "open").order_by(ConflictRow.id))  # type: ignore[arg-type]
+            return list(rows.scalars())
+
+    def cycles(self) -> list[CycleRow]:
+        with Session(self.engine) as s:
+            return list(s.execute(select(CycleRow).order_by(CycleRow.id)).scalars())  # type: ignore[arg-type]
+
+    # --- cycle bookkeeping --------------------------------------------------------------
+
+    def start_cycle(self, now: datetime) -> int:
+        with Session(self.engine) as s, s.begin():
+            result = s.execute(insert(CYCLE).values(started_at=now, outcome="running", stores_pulled=0,
+                stores_failed=0, observations=0, journal_rows=0, writes_planned=0, writes_applied=0,
+                writes_rejected=0, writes_unknown=0, conflicts=0))
+            return int(result.inserted_primary_key[0])
+
+    def finish_cycle(self, cycle_id: int, counts: CycleCounts, now: datetime) -> None:
+        values = {k: getattr(counts, k) for k in CycleCounts.__dataclass_fields__}
+        with Session(self.engine) as s, s.begin():
+            s.execute(update(CYCLE).where(CYCLE.c.id == cycle_id).values(finished_at=now, **values))
+
+    # --- the record transaction ---------------------------------------------------------
+
+    def record(
+        self, cycle_id: int, snapshot: Snapshot, plan: Plan, batches: Sequence[Batch], now: datetime
+    ) -> tuple[list[OutboxEntry], list[Conflict]]:
+        """Record a plan in one transaction: journal, available, expected, removed pairs,
+        the outbox (each batch with its key, before anything is sent) and conflicts.
+        Only what changed is written. Returns the outbox entries and new conflicts."""
+        with Session(self.engine) as s, s.begin():
+            if plan.journal:
+                s.execute(insert(JOURNAL), [
+                    {"cycle_id": cycle_id, "sku": e.sku, "store": e.store, "delta": e.delta,
+                     "reason": e.reason, "created_at": now} for e in plan.journal
+                ])
+            self._write_available(s, cycle_id, snapshot, plan)
+            self._write_items(s, cycle_id, snapshot, plan)
+            ids = self._write_outbox(s, cycle_id, batches, now)
+            new_conflicts = sync_state_conflicts(s, cycle_id, plan, now)
+        entries = self._entries(ids)
+        return entries, new_conflicts
+
+    def _write_available(self, s: Session, cycle_id: int, snapshot: Snapshot, plan: Plan) -> None:
+        new = [{"sku": k, "available": v, "seeded_cycle": cycle_id, "updated_cycle": cycle_id}
+               for k, v in plan.available.items() if k not in snapshot.available]
+        changed = [{"b_sku": k, "available": v, "updated_cycle": cycle_id}
+                   for k, v in plan.available.items() if k in snapshot.available]
+        if new:
+            s.execute(insert(SKU), new)
+        if changed:
+            s.execute(update(SKU).where(SKU.c.sku == bindparam("b_sku")), changed)
+
+    def _write_items(self, s: Session, cycle_id: int, snapshot: Snapshot, plan: Plan) -> None:
+        new, changed = [], []
+        for (store, sku), state in plan.items.items():
+            row = {"remote_id": state.remote_id, "expected": state.expected, "updated_cycle": cycle_id}
+            if (store, sku) in snapshot.items and (store, sku) not in plan.removed:
+                changed.append({"b_store": store, "b_sku": sku, **row})
+            else:
+                new.append({"store": store, "sku": sku, **row})
+        by_store: dict[str, list[str]] = defaultdict(list)
+        for store, sku in plan.removed:
+            by_store[store].append(sku)
+        for store, skus in by_store.items():
+            for i in range(0, len(skus), 500):
+                s.execute(delete(ITEM).where(ITEM.c.store == store, ITEM.c.sku.in_(skus[i:i + 500])))
+        if new:
+            s.execute(insert(ITEM), new)
+        if changed:
+            s.execute(
+                update(ITEM).where(ITEM.c.store == bindparam("b_store"), ITEM.c.sku == bindparam("b_sku")),
+                changed,
+            )
+
+    def _write_outbox(self, s: Session, cycle_id: int, batches: Sequence[Batch], now: datetime) -> list[int]:
+        rows = [
+            {"cycle_id": cycle_id, "store": b.store, "sku": a.sku, "remote_id": a.remote_id,
+             "mode": str(a.mode), "before": a.before, "target": a.target, "delta": a.delta,
+             "request_key": b.key, "status": str(OutboxStatus.PENDING), "attempts": 0,
+             "created_at": now, "updated_at": now}
+            for b in batches for a in b.adjustments
+        ]
+        if not rows:
+            return []
+        s.execute(insert(OUTBOX), rows)
+        q = select(OUTBOX.c.id).where(OUTBOX.c.cycle_id == cycle_id).order_by(OUTBOX.c.id)
+        return [r.id for r in s.execute(q)]
+
+    def _entries(self, ids: list[int]) -> list[OutboxEntry]:
+        if not ids:
+            return []
+        with Session(self.engine) as s:
+            rows = []
+            for i in range(0, len(ids), 500):
+                q = select(OUTBOX).where(OUTBOX.c.id.in_(ids[i:i + 500]))
+                rows.extend(s.execute(q))
+        return [_entry(r) for r in sorted(rows, key=lambda r: r.id)]
+
+    # --- the outbox life cycle ----------------------------------------------------------
+
+    def mark_in_flight(self, entries: Sequence[OutboxEntry], now: datetime) -> None:
+        """Committed before the request is sent: a crash from here on is an unknown outcome."""
+        self._set(entries, OutboxStatus.IN_FLIGHT, now, attempt=True)
+
+    def mark_applied(self, entries: Sequence[OutboxEntry], now: datetime) -> None:
+        """A confirmed write: status applied and ``expected`` moved by exactly what it applied,
+        in one transaction."""
+        if not entries:
+            return
+        relative = [{"b_store": e.store, "b_sku": e.adjustment.sku, "b_delta": e.adjustment.delta}
+                    for e in entries if e.adjustment.mode is WriteMode.RELATIVE]
+        absolute = [{"b_store": e.store, "b_sku": e.adjustment.sku, "b_target": e.adjustment.target}
+                    for e in entries if e.adjustment.mode is WriteMode.ABSOLUTE]
+        where = (ITEM.c.store == bindparam("b_store"), ITEM.c.sku == bindparam("b_sku"),
+                 ITEM.c.expected.is_not(None))
+        with Session(self.engine) as s, s.begin():
+            if relative:
+                s.execute(update(ITEM).where(*where).values(expected=ITEM.c.expected + bindparam("b_delta")), relative)
+            if absolute:
+                s.execute(update(ITEM).where(*where).values(expected=bindparam("b_target")), absolute)
+            self._status(s, entries, OutboxStatus.APPLIED, now)
+
+    def mark_rejected(self, entries: Sequence[OutboxEntry], error: str, now: datetime,
+                      conflicts: Iterable[Conflict] = (), cycle_id: int | None = None) -> None:
+        """The store refused the write: nothing applied; ``expected`` stays as pulled."""
+        with Session(self.engine) as s, s.begin():
+            self._status(s, entries, OutboxStatus.REJECTED, now, error=error)
+            if cycle_id is not None:
+                record_conflicts(s, cycle_id, conflicts, now)
+
+    def mark_unknown(self, entries: Sequence[OutboxEntry], error: str, now: datetime) -> None:
+        self._set(entries, OutboxStatus.UNKNOWN, now, error=error)
+
+    def mark_superseded(self, entries: Sequence[OutboxEntry], now: datetime) -> None:
+        self._set(entries, OutboxStatus.SUPERSEDED, now)
+
+    def rekey(self, entries: Sequence[OutboxEntry], key: str, now: datetime) -> list[OutboxEntry]:
+        """Give never-applied rows a new request key (a split batch is a new request)."""
+        with Session(self.engine) as s, s.begin():
+            s.execute(update(OUTBOX).where(OUTBOX.c.id.in_([e.id for e in entries]))
+                      .values(request_key=key, status=str(OutboxStatus.PENDING), updated_at=now))
+        return self._entries([e.id for e in entries])
+
+    def _set(self, entries: Sequence[OutboxEntry], status: OutboxStatus, now: datetime,
+             error: str | None = None, attempt: bool = False) -> None:
+        with Session(self.engine) as s, s.begin():
+            self._status(s, entries, status, now, error=error, attempt=attempt)
+
+    @staticmethod
+    def _status(s: Session, entries: Sequence[OutboxEntry], status: OutboxStatus, now: datetime,
+                error: str | None = None, attempt: bool = False) -> None:
+        values: dict[str, object] = {"status": str(status), "updated_at": now}
+        if error is not None:
+            values["last_error"] = error[:2000]
+        if attempt:
+            values["attempts"] = OUTBOX.c.attempts + 1
+        ids = [e.id for e in entries]
+        for i in range(0, len(ids), 500):
+            s.execute(update(OUTBOX).where(OUTBOX.c.id.in_(ids[i:i + 500])).values(**values))
+
+    def add_conflicts(self, cycle_id: int, conflicts: Iterable[Conflict], now: datetime) -> list[Conflict]:
+        with Session(self.engine) as s, s.begin():
+            return record_conflicts(s, cycle_id, conflicts, now)
+
+
+def _entry(r: object) -> OutboxEntry:
+    row = r._mapping  # type: ignore[attr-defined]
+    adj = Adjustment(row["store"], row["sku"], row["remote_id"], row["before"], row["target"],
+                     WriteMode(row["mode"]))
+    return OutboxEntry(row["id"], row["cycle_id"], row["store"], row["request_key"],
+                       OutboxStatus(row["status"]), row["attempts"], row["created_at"], adj)

@@ -1,0 +1,153 @@
+"""The ledger's tables (SQLModel). The schema itself is created by Alembic migrations.
+
+    sku         one row per seeded SKU: the pool's ``available`` (may be negative)
+    store_item  one row per (store, SKU): remote id and ``expected`` (NULL = unlimited)
+    journal     append-only: every change to ``available``, with store, cycle and reason
+    outbox      every planned write, its request key and its life cycle
+    conflict    everything the rules could not resolve; standing ones open until cleared
+    cycle       one row per cycle: start, end, outcome, counts
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+from sqlalchemy import BigInteger, Column, DateTime, Index, Integer, String, Text
+from sqlmodel import Field, SQLModel
+
+__all__ = [
+    "ConflictRow",
+    "CycleRow",
+    "JournalRow",
+    "OutboxRow",
+    "OutboxStatus",
+    "SkuRow",
+    "StoreItemRow",
+    "metadata",
+]
+
+metadata = SQLModel.metadata
+
+
+def _ts(nullable: bool = False) -> Column[datetime]:
+    return Column(DateTime(timezone=True), nullable=nullable)
+
+
+class OutboxStatus(StrEnum):
+    """An outbox row's life cycle: pending → in_flight → applied | rejected | unknown.
+
+    ``pending`` rows were never sent (each row is marked in_flight, and committed,
+    before its request goes out); ``in_flight`` and ``unknown`` rows may have been
+    applied and are settled before the store's next pull is recorded. ``superseded``:
+    never sent, replaced by a later plan.
+    """
+
+    PENDING = "pending"
+    IN_FLIGHT = "in_flight"
+    APPLIED = "applied"
+    REJECTED = "rejected"
+    UNKNOWN = "unknown"
+    SUPERSEDED = "superseded"
+
+
+UNRESOLVED = (OutboxStatus.PENDING, OutboxStatus.IN_FLIGHT, OutboxStatus.UNKNOWN)
+
+
+class SkuRow(SQLModel, table=True):
+    __tablename__ = "sku"
+
+    sku: str = Field(sa_column=Column(String(255), primary_key=True))
+    available: int = Field(sa_column=Column(BigInteger, nullable=False))
+    seeded_cycle: int = Field(sa_column=Column(Integer, nullable=False))
+    updated_cycle: int = Field(sa_column=Column(Integer, nullable=False))
+
+
+class StoreItemRow(SQLModel, table=True):
+    __tablename__ = "store_item"
+
+    store: str = Field(sa_column=Column(String(100), primary_key=True))
+    sku: str = Field(sa_column=Column(String(255), primary_key=True))
+    remote_id: str = Field(sa_column=Column(String(255), nullable=False))
+    expected: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
+    updated_cycle: int = Field(sa_column=Column(Integer, nullable=False))
+
+
+class JournalRow(SQLModel, table=True):
+    __tablename__ = "journal"
+    __table_args__ = (Index("ix_journal_sku", "sku"),)
+
+    id: int | None = Field(default=None, sa_column=Column(Integer, primary_key=True))
+    cycle_id: int = Field(sa_column=Column(Integer, nullable=False))
+    sku: str = Field(sa_column=Column(String(255), nullable=False))
+    store: str | None = Field(default=None, sa_column=Column(String(100), nullable=True))
+    delta: int = Field(sa_column=Column(BigInteger, nullable=False))
+    reason: str = Field(sa_column=Column(String(64), nullable=False))
+    created_at: datetime = Field(sa_column=_ts())
+
+
+class OutboxRow(SQLModel, table=True):
+    __tablename__ = "outbox"
+    __table_args__ = (
+        Index("ix_outbox_store_status", "store", "status"),
+        Index("ix_outbox_request_key", "request_key"),
+        Index("ix_outbox_sku", "sku"),
+    )
+
+    id: int | None = Field(default=None, sa_column=Column(Integer, primary_key=True))
+    cycle_id: int = Field(sa_column=Column(Integer, nullable=False))
+    store: str = Field(sa_column=Column(String(100), nullable=False))
+    sku: str = Field(sa_column=Column(String(255), nullable=False))
+    remote_id: str = Field(sa_column=Column(String(255), nullable=False))
+    mode: str = Field(sa_column=Column(String(16), nullable=False))
+    before: int = Field(sa_column=Column(BigInteger, nullable=False))
+    target: int = Field(sa_column=Column(BigInteger, nullable=False))
+    delta: int = Field(sa_column=Column(BigInteger, nullable=False))
+    request_key: str = Field(sa_column=Column(String(64), nullable=False))
+    status: str = Field(sa_column=Column(String(16), nullable=False))
+    attempts: int = Field(default=0, sa_column=Column(Integer, nullable=False))
+    last_error: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    created_at: datetime = Field(sa_column=_ts())
+    updated_at: datetime = Field(sa_column=_ts())
+
+
+class ConflictRow(SQLModel, table=True):
+    __tablename__ = "conflict"
+    __table_args__ = (
+        Index("ix_conflict_status_fingerprint", "status", "fingerprint"),
+        Index("ix_conflict_sku", "sku"),
+    )
+
+    id: int | None = Field(default=None, sa_column=Column(Integer, primary_key=True))
+    cycle_id: int = Field(sa_column=Column(Integer, nullable=False))
+    kind: str = Field(sa_column=Column(String(32), nullable=False))
+    store: str | None = Field(default=None, sa_column=Column(String(100), nullable=True))
+    sku: str | None = Field(default=None, sa_column=Column(String(255), nullable=True))
+    subject: str = Field(default="", sa_column=Column(String(255), nullable=False))
+    fingerprint: str = Field(sa_column=Column(String(700), nullable=False))
+    message: str = Field(sa_column=Column(Text, nullable=False))
+    data: str = Field(sa_column=Column(Text, nullable=False))
+    status: str = Field(sa_column=Column(String(16), nullable=False))
+    created_at: datetime = Field(sa_column=_ts())
+    closed_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+    closed_cycle_id: int | None = Field(default=None, sa_column=Column(Integer, nullable=True))
+
+
+class CycleRow(SQLModel, table=True):
+    __tablename__ = "cycle"
+
+    id: int | None = Field(default=None, sa_column=Column(Integer, primary_key=True))
+    started_at: datetime = Field(sa_column=_ts())
+    finished_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+    outcome: str = Field(sa_column=Column(String(16), nullable=False))
+    exit_code: int | None = Field(default=None, sa_column=Column(Integer, nullable=True))
+    stores_pulled: int = Field(default=0, sa_column=Column(Integer, nullable=False))
+    stores_failed: int = Field(default=0, sa_column=Column(Integer, nullable=False))
+    observations: int = Field(default=0, sa_column=Column(Integer, nullable=False))
+    journal_rows: int = Field(default=0, sa_column=Column(Integer, nullable=False))
+    writes_planned: int = Field(default=0, sa_column=Column(Integer, nullable=False))
+    writes_applied: int = Field(default=0, sa_column=Column(Integer, nullable=False))
+    writes_rejected: int = Field(default=0, sa_column=Column(Integer, nullable=False))
+    writes_unknown: int = Field(default=0, sa_column=Column(Integer, nullable=False))
+    conflicts: int = Field(default=0, sa_column=Column(Integer, nullable=False))
+    error: str | None = Field(default=None, sa_column=Column(Text, nullable=True))

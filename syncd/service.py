@@ -1,0 +1,79 @@
+"""From settings to a finished cycle: ledger, lock, connectors, runner."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import httpx
+from sqlalchemy import Engine
+
+from .config import Settings
+from .connectors import capabilities_of, open_connectors
+from .core import Policy, Snapshot, StorePolicy
+from .cycle import CycleReport, CycleRunner
+from .http import Clock, RetryPolicy
+from .ledger import Ledger, cycle_lock, make_engine, schema_exists, sqlite_path, upgrade
+
+__all__ = ["build_policy", "open_ledger", "reconcile_once"]
+
+
+def build_policy(settings: Settings) -> Policy:
+    """The pool's rules from the configuration (enabled stores only)."""
+    return Policy(
+        stores={
+            s.name: StorePolicy(buffer=s.buffer, mode=capabilities_of(s.platform).strategy.mode)
+            for s in settings.enabled_stores
+        },
+        initial=settings.sync.initial,
+        master=settings.sync.master,
+    )
+
+
+def open_ledger(settings: Settings, *, migrate: bool = True) -> tuple[Engine, Ledger]:
+    """The ledger's engine and repository; ``migrate`` creates or upgrades the schema."""
+    engine = make_engine(settings.ledger.url)
+    if migrate:
+        upgrade(engine)
+    return engine, Ledger(engine)
+
+
+class _EmptyLedger(Ledger):
+    """A ledger that does not exist yet, read by a dry run (which must create nothing)."""
+
+    def __init__(self) -> None:
+        pass
+
+    def load_snapshot(self) -> Snapshot:
+        return Snapshot(available={}, items={})
+
+    def unresolved(self, store: str | None = None) -> list:  # type: ignore[type-arg]
+        return []
+
+
+async def reconcile_once(
+    settings: Settings,
+    clock: Clock,
+    *,
+    dry_run: bool = False,
+    transports: Mapping[str, httpx.AsyncBaseTransport] | None = None,
+    retry: RetryPolicy | None = None,
+    engine: Engine | None = None,
+) -> CycleReport:
+    """Run one cycle. A dry run creates and changes nothing, not even the ledger file."""
+    policy = build_policy(settings)
+    async with open_connectors(settings, clock, transports=transports, retry=retry) as connectors:
+        if dry_run:
+            ledger = _read_only_ledger(settings, engine)
+            return await CycleRunner(ledger, policy, connectors, clock).run(dry_run=True)
+        engine = engine or make_engine(settings.ledger.url)
+        upgrade(engine)
+        async with cycle_lock(engine, settings.ledger.url, settings.ledger.lock_timeout_seconds):
+            return await CycleRunner(Ledger(engine), policy, connectors, clock).run()
+
+
+def _read_only_ledger(settings: Settings, engine: Engine | None) -> Ledger:
+    path = sqlite_path(settings.ledger.url)
+    if engine is None and path is not None and not path.exists():
+        return _EmptyLedger()
+    engine = engine or make_engine(settings.ledger.url)
+    return Ledger(engine) if schema_exists(engine) else _EmptyLedger()
