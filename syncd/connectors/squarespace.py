@@ -100,7 +100,7 @@ class SquarespaceConnector:
     def _page(self, body: Any, seen: set[str]) -> Page:
         if not isinstance(body, dict) or "pagination" not in body or "inventory" not in body:
             raise self._bad("page lacks 'inventory' or 'pagination'")
-        items = body["inventory"] or []
+        items = [] if body["inventory"] is None else body["inventory"]
         pagination = body["pagination"]
         if not isinstance(items, list) or not isinstance(pagination, dict):
             raise self._bad("'inventory' must be a list and 'pagination' an object")

@@ -1,0 +1,86 @@
+"""The ledger: schema from migrations, bulk writes, the cycle lock, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import event
+
+from syncd.core import InitialPolicy, Observation, Policy, StorePolicy, StorePull, plan_cycle
+from syncd.errors import LockNotHeld
+from syncd.ledger import Batch, cycle_lock
+from syncd.ledger.tables import metadata
+from tests.helpers import assert_conserved
+
+NOW = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def test_migrations_build_exactly_the_models(engine):
+    """Alembic's schema and the SQLModel tables do not drift apart."""
+    with engine.connect() as conn:
+        assert compare_metadata(MigrationContext.configure(conn), metadata) == []
+
+
+def _pull(store: str, n: int, sold: int = 0) -> StorePull:
+    return StorePull(store, tuple(Observation(store, f"SKU{i:05d}", f"{store}{i}", 10 - (sold if i < 100 else 0))
+                                  for i in range(n)))
+
+
+def test_a_big_cycle_is_a_few_statements_and_a_steady_one_writes_only_changes(engine, ledger):
+    """5,000 SKUs × 2 stores: bulk inserts, not a round trip per row; 100 sales → 100-ish rows."""
+    policy = Policy(stores={"a": StorePolicy(), "b": StorePolicy()}, initial=InitialPolicy.MIN)
+    statements: list[tuple[str, int]] = []
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def count(conn, cursor, statement, params, context, executemany):
+        statements.append((statement.split()[0].upper(), len(params) if executemany else 1))
+
+    snap = ledger.load_snapshot()
+    plan = plan_cycle(snap, [_pull("a", 5000), _pull("b", 5000)], policy)
+    ledger.record(ledger.start_cycle(NOW), snap, plan, [], NOW)
+    assert len(statements) < 40, statements
+    assert_conserved(ledger)
+    statements.clear()
+    snap = ledger.load_snapshot()
+    plan = plan_cycle(snap, [_pull("a", 5000, sold=1), _pull("b", 5000)], policy)
+    cid = ledger.start_cycle(NOW)
+    entries, _ = ledger.record(cid, snap, plan, [Batch("b", f"k{i}", plan.adjustments[i * 50:(i + 1) * 50])
+                                                 for i in range(2)], NOW)
+    rows = sum(n for verb, n in statements if verb in ("INSERT", "UPDATE", "DELETE"))
+    assert len(entries) == 100
+    assert rows <= 100 + 100 + 100 + 100 + 5, rows  # journal + sku + store_item + outbox + cycle
+    assert len(statements) < 40
+    assert_conserved(ledger)
+
+
+async def test_one_cycle_at_a_time_per_ledger(engine, ledger_url):
+    """A second holder waits, then gives up with LockNotHeld; after release it gets the lock."""
+    async with cycle_lock(engine, ledger_url, timeout=1):
+        with pytest.raises(LockNotHeld):
+            async with cycle_lock(engine, ledger_url, timeout=0.3, poll=0.1):
+                pass
+    async with cycle_lock(engine, ledger_url, timeout=0.3):
+        pass
+
+
+async def test_the_lock_is_handed_over_to_a_waiter(engine, ledger_url):
+    """The waiter gets the lock as soon as the holder releases it."""
+    order: list[str] = []
+
+    async def holder():
+        async with cycle_lock(engine, ledger_url, timeout=1):
+            order.append("held")
+            await asyncio.sleep(0.3)
+            order.append("released")
+
+    async def waiter():
+        await asyncio.sleep(0.05)
+        async with cycle_lock(engine, ledger_url, timeout=5, poll=0.05):
+            order.append("acquired")
+
+    await asyncio.gather(holder(), waiter())
+    assert order == ["held", "released", "acquired"]
