@@ -41,6 +41,8 @@ def ledger_url(request: pytest.FixtureRequest, tmp_path) -> Iterator[str]:
         yield f"sqlite:///{tmp_path / 'ledger.db'}"
         return
     if not PG_URL:
+        if os.environ.get("SYNCD_REQUIRE_PG") == "1":
+            pytest.fail("SYNCD_REQUIRE_PG=1 but SYNCD_TEST_PG_URL is not set")
         pytest.skip("PostgreSQL tests need SYNCD_TEST_PG_URL (set by .ci/run)")
     engine = make_engine(PG_URL)
     _clean_pg(engine)

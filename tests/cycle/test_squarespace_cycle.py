@@ -254,3 +254,25 @@ async def test_a_429_waits_out_the_one_minute_cool_down(monkeypatch, engine, led
     assert report.exit_code == 0
     assert clock.t >= 60
     assert all(pool[s].quantity("S7") == 4 for s in ("a", "b"))
+
+
+@pytest.mark.parametrize(("event", "available_after"), [("sell", 1), ("restock", 9)])
+async def test_an_unknown_write_past_key_retention_adopts_the_lower_available(
+        pool, engine, ledger, clock, event, available_after):
+    """After 48 h the key may be recycled: no resend; an unknown_outcome conflict; an
+    increase is taken as applied and a decrease as not, whichever gives less stock."""
+    await run(pool, engine, clock)
+    if event == "sell":
+        pool["north"].sell("SALT", 2)
+    else:
+        pool["north"].restock("SALT", 4)
+    pool["east"].faults.add("POST", "/1.0/commerce/inventory/adjustments", "reset_after", times=3)
+    assert (await run(pool, engine, clock)).unknown == 1
+    posts = pool["east"].requests["POST /1.0/commerce/inventory/adjustments"]
+    clock.advance(49 * 3600)
+    report = await run(pool, engine, clock)
+    assert [c.kind for c in report.new_conflicts] == [ConflictKind.UNKNOWN_OUTCOME]
+    assert pool["east"].requests["POST /1.0/commerce/inventory/adjustments"] == posts + (1 if event == "sell" else 0)
+    assert ledger.load_snapshot().available["SALT"] == available_after
+    assert converged(pool, "SALT") == available_after
+    assert_conserved(ledger)
