@@ -134,7 +134,7 @@ def load_settings(path: Path | None = None) -> Settings:
 
 def _explain(exc: ValidationError, data: dict[str, Any]) -> str:
     lines = []
-    stores = data.get("stores") if isinstance(data.get("stores"), list) else []
+    stores: list[Any] = data["stores"] if isinstance(data.get("stores"), list) else []
     for err in exc.errors(include_url=False, include_input=False):
         loc = list(err["loc"])
         where = ".".join(str(p) for p in loc) or "(top level)"

@@ -23,6 +23,8 @@ from .core import (
     Adjustment,
     Conflict,
     ConflictKind,
+    ItemIssue,
+    Observation,
     Plan,
     Policy,
     StoreName,
@@ -160,7 +162,9 @@ class CycleRunner:
             return await self._pull(store, report)
 
     async def _pull(self, store: StoreName, report: CycleReport) -> StorePull | None:
-        observations, issues, pages = [], [], 0
+        observations: list[Observation] = []
+        issues: list[ItemIssue] = []
+        pages = 0
         try:
             async for page in self.connectors[store].pull():
                 pages += 1

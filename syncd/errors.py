@@ -73,9 +73,7 @@ class TransientStoreError(StoreError):
 class RateLimited(TransientStoreError):
     """The store answered 429; ``retry_after`` is the wait it asked for (seconds), if any."""
 
-    def __init__(self, message: str, *, retry_after: float | None, **kw: object) -> None:
-        super().__init__(message, **kw)  # type: ignore[arg-type]
-        self.retry_after = retry_after
+    retry_after: float | None = None
 
 
 class PermanentStoreError(StoreError):

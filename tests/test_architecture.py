@@ -52,7 +52,7 @@ def test_core_is_pure(path):
 @pytest.mark.parametrize(
     ("layer", "may_not_import"),
     [
-        ("errors", SYNCD_OUTER + ("core",)),
+        ("errors", (*SYNCD_OUTER, "core")),
         ("config", ("ledger", "http", "connectors", "cycle", "cli", "testing")),
         ("ledger", ("http", "connectors", "cycle", "service", "cli", "config", "testing")),
         ("http", ("core", "ledger", "connectors", "cycle", "service", "cli", "testing")),

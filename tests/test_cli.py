@@ -82,7 +82,8 @@ def test_an_unreachable_store_exits_1_and_the_others_sync(tmp_path, served):
     ("text", "message"),
     [
         ('[[stores]]\nname = "a"\nplatform = "squarespace"\ntoken_env = "T"\nbuffer = "many"\n', "buffer"),
-        ('[[stores]]\nname = "a"\nplatform = "squarespace"\ntoken_env = "SYNCD_NOT_SET_TOKEN"\n', "SYNCD_NOT_SET_TOKEN is not set"),
+        ('[[stores]]\nname = "a"\nplatform = "squarespace"\ntoken_env = "SYNCD_NOT_SET_TOKEN"\n',
+         "SYNCD_NOT_SET_TOKEN is not set"),
         ('[ledger\n', "not valid TOML"),
     ],
 )

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
 from syncd.config import load_settings, resolve_token
 from syncd.core import InitialPolicy
@@ -44,7 +45,7 @@ def test_the_documented_example_loads(tmp_path):
     s = load_settings(write(tmp_path, GOOD))
     assert s.sync.initial is InitialPolicy.MASTER and s.sync.master == "a"
     assert [st.name for st in s.stores] == ["a", "b"] and s.stores[0].buffer == 2
-    with pytest.raises(Exception):
+    with pytest.raises(ValidationError):
         s.stores[0].buffer = 3  # type: ignore[misc]
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Collection, Iterator
+from typing import TypeVar
 
 import httpx
 
@@ -25,6 +26,8 @@ from .ratelimit import RateLimiter
 from .retry import RetryPolicy, parse_retry_after
 
 __all__ = ["ApiClient", "Classifier", "redact_url"]
+
+E = TypeVar("E", bound=StoreError)
 
 Classifier = Callable[[httpx.Response], tuple[type[StoreError], str] | None]
 """Platform-specific reading of a response: (error class, reason) to raise, or None for
@@ -109,30 +112,33 @@ class ApiClient:
         self, request: httpx.Request, response: httpx.Response, expect: Collection[int]
     ) -> StoreError | None:
         status = response.status_code
-        where = {"store": self.store, "method": request.method, "url": redact_url(request.url), "status": status}
         if self.classify is not None:
             custom = self.classify(response)
             if custom is not None:
-                cls, reason = custom
-                return cls(reason, **where)  # type: ignore[arg-type]
+                return self._error(custom[0], custom[1], request, status)
         if 200 <= status < 300 or status in expect:
             return None
         reason = response.reason_phrase or "error"
         if status == 429:
             asked = parse_retry_after(response.headers.get("Retry-After"), self.clock.wall())
-            return RateLimited("rate limited", retry_after=asked if asked is not None else self.retry_after_429, **where)
+            error = self._error(RateLimited, "rate limited", request, status)
+            error.retry_after = asked if asked is not None else self.retry_after_429
+            return error
         if status >= 500 or status == 408:
-            return TransientStoreError(f"server error: {reason}", **where)
+            return self._error(TransientStoreError, f"server error: {reason}", request, status)
         if status in (401, 403):
-            return AuthError(f"credentials refused: {reason}", **where)
-        return PermanentStoreError(f"request refused: {reason}", **where)
+            return self._error(AuthError, f"credentials refused: {reason}", request, status)
+        return self._error(PermanentStoreError, f"request refused: {reason}", request, status)
+
+    def _error(self, cls: type[E], reason: str, request: httpx.Request, status: int | None = None) -> E:
+        """An error of ``cls`` naming this store, the method and the redacted URL."""
+        return cls(reason, store=self.store, method=request.method, url=redact_url(request.url), status=status)
 
     @contextlib.contextmanager
     def _map_errors(self, request: httpx.Request) -> Iterator[None]:
-        where = {"store": self.store, "method": request.method, "url": redact_url(request.url)}
         try:
             yield
         except httpx.TimeoutException as exc:
-            raise TransientStoreError(f"timed out ({type(exc).__name__})", **where) from None
+            raise self._error(TransientStoreError, f"timed out ({type(exc).__name__})", request) from None
         except httpx.TransportError as exc:
-            raise TransientStoreError(f"connection failed ({type(exc).__name__})", **where) from None
+            raise self._error(TransientStoreError, f"connection failed ({type(exc).__name__})", request) from None

@@ -10,8 +10,9 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any, cast
 
-from sqlalchemy import Engine, bindparam, delete, func, insert, select, update
+from sqlalchemy import CursorResult, Engine, Row, bindparam, delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from ..core import Adjustment, Conflict, ItemState, Plan, Snapshot, StoreName, WriteMode
@@ -121,10 +122,13 @@ class Ledger:
 
     def start_cycle(self, now: datetime) -> int:
         with Session(self.engine) as s, s.begin():
-            result = s.execute(insert(CYCLE).values(started_at=now, outcome="running", stores_pulled=0,
-                stores_failed=0, observations=0, journal_rows=0, writes_planned=0, writes_applied=0,
-                writes_rejected=0, writes_unknown=0, conflicts=0))
-            return int(result.inserted_primary_key[0])
+            zero = dict.fromkeys(("stores_pulled", "stores_failed", "observations", "journal_rows",
+                                  "writes_planned", "writes_applied", "writes_rejected",
+                                  "writes_unknown", "conflicts"), 0)
+            result = s.execute(insert(CYCLE).values(started_at=now, outcome="running", **zero))
+            key = cast(CursorResult[Any], result).inserted_primary_key
+            assert key is not None
+            return int(key[0])
 
     def finish_cycle(self, cycle_id: int, counts: CycleCounts, now: datetime) -> None:
         values = {k: getattr(counts, k) for k in CycleCounts.__dataclass_fields__}
@@ -202,7 +206,7 @@ class Ledger:
         if not ids:
             return []
         with Session(self.engine) as s:
-            rows = []
+            rows: list[Row[Any]] = []
             for i in range(0, len(ids), 500):
                 q = select(OUTBOX).where(OUTBOX.c.id.in_(ids[i:i + 500]))
                 rows.extend(s.execute(q))

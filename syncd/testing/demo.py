@@ -16,8 +16,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from rich.console import Console
-from sqlalchemy import select
 from rich.table import Table
+from sqlalchemy import select
 
 from ..http import SystemClock
 from ..ledger import Ledger
@@ -31,7 +31,7 @@ from .squarespace_sim import SquarespaceSimulator
 __all__ = ["main"]
 
 console = Console()
-CATALOGUE = {
+CATALOGUE: dict[str, dict[str, int | None]] = {
     "harbour-shop": {"OLIVE-OIL-500": 24, "SEA-SALT-250": 40, "HONEY-JAR": 12, "TEA-EARLGREY": 30},
     "market-stall": {"OLIVE-OIL-500": 20, "SEA-SALT-250": 38, "HONEY-JAR": 15, "TEA-EARLGREY": 30},
     "wholesale": {"OLIVE-OIL-500": 26, "SEA-SALT-250": 40, "HONEY-JAR": 12, "TEA-EARLGREY": None},
@@ -128,8 +128,8 @@ def _verdict(pool: SquarespacePool, ledger: Ledger, seeds: dict[str, int], sold:
     totals = ledger.journal_totals()
     conserved = all(available[s] == totals[s] for s in available)
     ok &= conserved
-    console.print(("[bold green]Every store converged and no sale was lost.[/]" if ok
-                   else "[bold red]Something is wrong: see above.[/]"))
+    console.print("[bold green]Every store converged and no sale was lost.[/]" if ok
+                   else "[bold red]Something is wrong: see above.[/]")
     console.print(f"(ledger {'balances' if conserved else 'DOES NOT balance'}: "
                   "available = first-sight seed + every recorded sale and restock, for every SKU)")
     return 0 if ok else 1
@@ -138,7 +138,8 @@ def _verdict(pool: SquarespacePool, ledger: Ledger, seeds: dict[str, int], sold:
 def _applied_skus(ledger: Ledger) -> set[str]:
     """SKUs syncd wrote to in any store (the outbox's applied rows)."""
     with ledger.engine.connect() as conn:
-        rows = conn.execute(select(OutboxRow.sku).where(OutboxRow.status == "applied"))  # type: ignore[arg-type]
+        outbox = OutboxRow.__table__  # type: ignore[attr-defined]
+        rows = conn.execute(select(outbox.c.sku).where(outbox.c.status == "applied"))
         return {r[0] for r in rows}
 
 

@@ -60,7 +60,7 @@ class SquarespacePool:
              "buffer": (buffers or {}).get(n, 0)}
             for n in self.sims
         ]
-        return Settings(ledger={"url": ledger_url}, sync=sync, stores=stores)  # type: ignore[arg-type]
+        return Settings(ledger={"url": ledger_url}, sync=sync, stores=stores)
 
     def transports(self) -> dict[str, httpx.AsyncBaseTransport]:
         return {n: httpx.ASGITransport(app=s.app) for n, s in self.sims.items()}

@@ -29,6 +29,9 @@ def connector(handler: Handler | None, clock: FakeClock, token: str = "tok",
     return SquarespaceConnector("sq", client, token)
 
 
+LAST = {"hasNextPage": False}
+
+
 def page(items: list[dict], cursor: str | None) -> httpx.Response:
     return httpx.Response(200, json={"inventory": items, "pagination": {
         "hasNextPage": cursor is not None, "nextPageCursor": cursor,
@@ -79,8 +82,8 @@ async def test_null_inventory_on_an_empty_site_is_an_empty_pull(clock):
     [
         ({"inventory": []}, "pagination"),
         ({"inventory": {}, "pagination": {"hasNextPage": False}}, "must be a list"),
-        ({"inventory": [{"sku": "A", "isUnlimited": False, "quantity": 1}], "pagination": {"hasNextPage": False}}, "variantId"),
-        ({"inventory": [{"variantId": "v", "sku": "A", "quantity": 1}], "pagination": {"hasNextPage": False}}, "isUnlimited"),
+        ({"inventory": [{"sku": "A", "isUnlimited": False, "quantity": 1}], "pagination": LAST}, "variantId"),
+        ({"inventory": [{"variantId": "v", "sku": "A", "quantity": 1}], "pagination": LAST}, "isUnlimited"),
         ({"inventory": [], "pagination": {"hasNextPage": True, "nextPageCursor": None}}, "nextPageCursor is empty"),
         ([1, 2], "pagination"),
     ],
@@ -131,7 +134,8 @@ async def test_blank_skus_are_unmapped_and_unlimited_items_have_no_quantity(cloc
 async def test_401_is_an_auth_error_and_the_token_is_not_in_it(clock):
     """Credentials refused: AuthError naming store and URL, never the token."""
     with pytest.raises(AuthError) as info:
-        await collect(connector(lambda r: httpx.Response(401, json={"type": "AUTHORIZATION_ERROR"}), clock, token="s3cr3t-token"))
+        refused = httpx.Response(401, json={"type": "AUTHORIZATION_ERROR"})
+        await collect(connector(lambda r: refused, clock, token="s3cr3t-token"))
     assert "sq" in str(info.value) and "s3cr3t" not in str(info.value)
 
 
@@ -184,14 +188,15 @@ async def test_push_retries_500_with_the_identical_request(clock):
 
 async def test_push_concurrent_modification_is_retried(clock):
     """409 CONCURRENT_MODIFICATION: retry after a short delay, same key."""
-    answers = [httpx.Response(409, json={"type": "CONFLICT", "subtype": "CONCURRENT_MODIFICATION"}), httpx.Response(204)]
+    busy = httpx.Response(409, json={"type": "CONFLICT", "subtype": "CONCURRENT_MODIFICATION"})
+    answers = [busy, httpx.Response(204)]
     assert await connector(lambda r: answers.pop(0), clock).push([adj("v1", 5, 8)], "k") == [Applied()]
 
 
 async def test_push_insufficient_stock_is_a_whole_batch_rejection(clock):
     """409 INSUFFICIENT_STOCK names no item: the batch is refused as a whole."""
-    r = await connector(lambda r: httpx.Response(409, json={"type": "CONFLICT", "subtype": "INSUFFICIENT_STOCK",
-                                                             "message": "no"}), clock).push([adj("v1", 5, 1), adj("v2", 5, 1)], "k")
+    refused = httpx.Response(409, json={"type": "CONFLICT", "subtype": "INSUFFICIENT_STOCK", "message": "no"})
+    r = await connector(lambda r: refused, clock).push([adj("v1", 5, 1), adj("v2", 5, 1)], "k")
     assert r == [Rejected("INSUFFICIENT_STOCK", "no", whole_batch=True)] * 2
 
 

@@ -130,7 +130,7 @@ def test_first_sight_seeds_by_policy(initial, master, seed, reason):
     plan = plan_cycle(EMPTY, pulls, policy(initial, master))
     assert plan.available == {"X": seed}
     assert [(e.store, e.delta, e.reason) for e in plan.journal] == [(None, seed, reason)]
-    assert writes(plan) == {(s, "X"): seed for s, q in zip(STORES, (4, 6, 9)) if q != seed}
+    assert writes(plan) == {(s, "X"): seed for s, q in zip(STORES, (4, 6, 9), strict=True) if q != seed}
     assert {k: v.expected for k, v in plan.items.items()} == {
         ("a", "X"): 4, ("b", "X"): 6, ("c", "X"): 9
     }

@@ -11,7 +11,7 @@ from sqlalchemy import Engine
 from syncd.core import ConflictKind
 from syncd.cycle import CycleReport
 from syncd.http import RetryPolicy
-from syncd.ledger import Ledger, OutboxStatus
+from syncd.ledger import OutboxStatus
 from syncd.service import reconcile_once
 from syncd.testing import FakeClock, SquarespaceSimulator, Variant
 from syncd.testing.pool import SquarespacePool
