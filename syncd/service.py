@@ -9,7 +9,7 @@ from sqlalchemy import Engine
 
 from .config import Settings
 from .connectors import capabilities_of, open_connectors
-from .core import Policy, Snapshot, StorePolicy
+from .core import Policy, StorePolicy
 from .cycle import CycleReport, CycleRunner
 from .http import Clock, RetryPolicy
 from .ledger import Ledger, cycle_lock, make_engine, schema_exists, sqlite_path, upgrade
@@ -37,19 +37,6 @@ def open_ledger(settings: Settings, *, migrate: bool = True) -> tuple[Engine, Le
     return engine, Ledger(engine)
 
 
-class _EmptyLedger(Ledger):
-    """A ledger that does not exist yet, read by a dry run (which must create nothing)."""
-
-    def __init__(self) -> None:
-        pass
-
-    def load_snapshot(self) -> Snapshot:
-        return Snapshot(available={}, items={})
-
-    def unresolved(self, store: str | None = None) -> list:  # type: ignore[type-arg]
-        return []
-
-
 async def reconcile_once(
     settings: Settings,
     clock: Clock,
@@ -72,8 +59,16 @@ async def reconcile_once(
 
 
 def _read_only_ledger(settings: Settings, engine: Engine | None) -> Ledger:
+    """The ledger as it is, for a dry run. One that does not exist yet is read as empty
+    (a private in-memory one), so a dry run never creates a file or a table."""
     path = sqlite_path(settings.ledger.url)
     if engine is None and path is not None and not path.exists():
-        return _EmptyLedger()
+        return _empty_ledger()
     engine = engine or make_engine(settings.ledger.url)
-    return Ledger(engine) if schema_exists(engine) else _EmptyLedger()
+    return Ledger(engine) if schema_exists(engine) else _empty_ledger()
+
+
+def _empty_ledger() -> Ledger:
+    engine = make_engine("sqlite://")
+    upgrade(engine)
+    return Ledger(engine)

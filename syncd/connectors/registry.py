@@ -4,40 +4,48 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator, Callable, Mapping
+from dataclasses import dataclass
 
 import httpx
 
 from ..config import Settings, StoreSettings, resolve_token
 from ..errors import ConfigError
-from ..http import ApiClient, Clock, RateLimiter, RetryPolicy
+from ..http import ApiClient, Classifier, Clock, RateLimiter, RetryPolicy
 from . import squarespace
 from .base import Capabilities, Connector
 
-__all__ = ["PLATFORMS", "capabilities_of", "open_connectors"]
+__all__ = ["PLATFORMS", "PlatformSpec", "capabilities_of", "open_connectors", "spec_of"]
 
-Factory = Callable[[StoreSettings, ApiClient, str], Connector]
+@dataclass(frozen=True)
+class PlatformSpec:
+    """What syncd needs to know to talk to a platform."""
+
+    default_base_url: str
+    capabilities: Capabilities
+    build: Callable[[StoreSettings, ApiClient, str], Connector]
+    classify: Classifier | None = None
+    retry_after_429: float | None = None  # the wait when a 429 carries no header
 
 
-def _squarespace(store: StoreSettings, client: ApiClient, token: str) -> Connector:
-    return squarespace.SquarespaceConnector(store.name, client, token)
-
-
-# platform → (default base URL, capabilities, classifier, 429 wait without header, factory)
-PLATFORMS: dict[str, tuple[str, Capabilities, object, float | None, Factory]] = {
-    "squarespace": (
-        squarespace.DEFAULT_BASE_URL,
-        squarespace.CAPABILITIES,
-        squarespace.classify,
-        60.0,  # a 429 is a one-minute cool-down, announced by no header
-        _squarespace,
+PLATFORMS: dict[str, PlatformSpec] = {
+    "squarespace": PlatformSpec(
+        default_base_url=squarespace.DEFAULT_BASE_URL,
+        capabilities=squarespace.CAPABILITIES,
+        build=lambda store, client, token: squarespace.SquarespaceConnector(store.name, client, token),
+        classify=squarespace.classify,
+        retry_after_429=60.0,  # a 429 is a one-minute cool-down, announced by no header
     ),
 }
 
 
-def capabilities_of(platform: str) -> Capabilities:
+def spec_of(platform: str) -> PlatformSpec:
     if platform not in PLATFORMS:
         raise ConfigError(f"platform {platform!r} is not supported yet (supported: {', '.join(PLATFORMS)})")
-    return PLATFORMS[platform][1]
+    return PLATFORMS[platform]
+
+
+def capabilities_of(platform: str) -> Capabilities:
+    return spec_of(platform).capabilities
 
 
 @contextlib.asynccontextmanager
@@ -53,26 +61,22 @@ async def open_connectors(
     before any request is made. ``transports`` lets tests and the demo plug in
     simulators per store name."""
     stores = settings.enabled_stores
-    for store in stores:
-        capabilities_of(store.platform)
+    specs = {store.name: spec_of(store.platform) for store in stores}
     tokens = {s.name: resolve_token(s) for s in stores}
     async with contextlib.AsyncExitStack() as stack:
         connectors: dict[str, Connector] = {}
         for store in stores:
-            base_url, caps, classify, wait_429, factory = PLATFORMS[store.platform]
+            spec = specs[store.name]
             http = await stack.enter_async_context(
                 httpx.AsyncClient(
-                    base_url=store.base_url or base_url,
+                    base_url=store.base_url or spec.default_base_url,
                     timeout=store.timeout_seconds,
                     transport=(transports or {}).get(store.name),
                     follow_redirects=False,
                 )
             )
-            limiter = RateLimiter(store.requests_per_minute or caps.requests_per_minute, clock)
-            client = ApiClient(
-                store.name, http, clock=clock, limiter=limiter, retry=retry,
-                classify=classify,  # type: ignore[arg-type]
-                retry_after_429=wait_429,
-            )
-            connectors[store.name] = factory(store, client, tokens[store.name].get_secret_value())
+            limiter = RateLimiter(store.requests_per_minute or spec.capabilities.requests_per_minute, clock)
+            client = ApiClient(store.name, http, clock=clock, limiter=limiter, retry=retry,
+                               classify=spec.classify, retry_after_429=spec.retry_after_429)
+            connectors[store.name] = spec.build(store, client, tokens[store.name].get_secret_value())
         yield connectors
