@@ -65,15 +65,20 @@ class StoreError(SyncdError):
 
 
 class TransientStoreError(StoreError):
-    """Worth retrying after a wait: 429, 5xx, timeouts and connection errors."""
+    """Worth retrying after a wait: 429, 5xx, timeouts and connection errors.
+
+    ``maybe_applied`` is False when the store surely did not act on the request (a 429,
+    a connection that was never made): only then may a keyless write be resent."""
 
     retry_after: float | None = None
+    maybe_applied: bool = True
 
 
 class RateLimited(TransientStoreError):
     """The store answered 429; ``retry_after`` is the wait it asked for (seconds), if any."""
 
     retry_after: float | None = None
+    maybe_applied = False
 
 
 class PermanentStoreError(StoreError):

@@ -74,7 +74,7 @@ def test_an_unreachable_store_exits_1_and_the_others_sync(tmp_path, served):
     assert result.returncode == 1
     summary = json.loads(result.stdout)
     assert summary["stores"]["gone"]["pulled"] is False
-    assert "connection failed" in summary["stores"]["gone"]["error"]
+    assert "could not connect" in summary["stores"]["gone"]["error"]
     assert summary["unseeded"] == ["HONEY", "JAM"]  # first sight waits for every store
 
 

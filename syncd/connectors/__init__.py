@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .base import Applied, Capabilities, Connector, Page, Rejected, UnknownOutcome, WriteResult
+from .base import Applied, Capabilities, Connector, Deferred, Page, Rejected, UnknownOutcome, WriteResult
 from .registry import PLATFORMS, capabilities_of, open_connectors
 
 __all__ = [
@@ -10,6 +10,7 @@ __all__ = [
     "Applied",
     "Capabilities",
     "Connector",
+    "Deferred",
     "Page",
     "Rejected",
     "UnknownOutcome",

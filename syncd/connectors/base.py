@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Protocol
 
-from ..core import Adjustment, ItemIssue, Observation, WriteStrategy
+from ..core import Adjustment, CatalogEntry, ItemIssue, Observation, Quantity, WriteStrategy
 
 __all__ = [
     "Applied",
     "Capabilities",
     "Connector",
+    "Deferred",
     "Page",
     "Rejected",
     "UnknownOutcome",
@@ -23,13 +24,15 @@ __all__ = [
 @dataclass(frozen=True, slots=True)
 class Capabilities:
     """What a platform allows: its write strategy (DESIGN's table), the largest batch, its
-    documented request rate, and how long it remembers an idempotency key."""
+    documented request rate, how long it remembers an idempotency key, and how long its
+    reads may lag behind an accepted write (asynchronous platforms)."""
 
     platform: str
     strategy: WriteStrategy
     max_batch: int
     requests_per_minute: float
     key_retention: timedelta | None = None
+    apply_lag: timedelta = timedelta(0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +41,7 @@ class Page:
 
     observations: tuple[Observation, ...]
     issues: tuple[ItemIssue, ...] = ()
+    learned: tuple[CatalogEntry, ...] = ()  # catalog entries fetched for this page
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,28 +61,41 @@ class Rejected:
 
 
 @dataclass(frozen=True, slots=True)
+class Deferred:
+    """Not sent: a fresh read no longer equals what the plan was made from (a sale
+    landed), so the write waits for the next pull. Nothing was applied."""
+
+    observed: Quantity
+
+
+@dataclass(frozen=True, slots=True)
 class UnknownOutcome:
     """No answer came: the write may or may not have been applied."""
 
     message: str
 
 
-WriteResult = Applied | Rejected | UnknownOutcome
+WriteResult = Applied | Rejected | Deferred | UnknownOutcome
 
 
 class Connector(Protocol):
     """A store's inventory API as syncd needs it.
 
-    ``pull()`` yields every page of the store's inventory in cursor order and raises a
-    ``StoreError`` when the pull cannot be completed. ``push(batch, key)`` sends one
-    request (``len(batch) <= capabilities.max_batch``) under ``key`` and returns one
-    result per adjustment, in order. Sending the same batch under the same key again
-    must be safe where ``capabilities.strategy`` says so.
+    ``pull(catalog)`` yields every page of the store's inventory in order and raises a
+    ``StoreError`` when the pull cannot be completed; ``catalog`` holds what earlier
+    pulls learned about references that carry no SKU (most platforms ignore it).
+    ``push(batch, key)`` writes one batch (``len(batch) <= capabilities.max_batch``)
+    under ``key`` and returns one result per adjustment, in order; sending the same
+    batch under the same key again must be safe where ``capabilities.strategy`` says so.
+    ``read(remote_ids)`` returns the current quantity of those items (None: unlimited),
+    leaving out ids the store does not know; it settles writes of unknown outcome.
     """
 
     name: str
     capabilities: Capabilities
 
-    def pull(self) -> AsyncIterator[Page]: ...
+    def pull(self, catalog: Mapping[str, CatalogEntry]) -> AsyncIterator[Page]: ...
 
     async def push(self, batch: Sequence[Adjustment], key: str) -> list[WriteResult]: ...
+
+    async def read(self, remote_ids: Sequence[str]) -> dict[str, Quantity]: ...

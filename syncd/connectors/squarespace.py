@@ -10,14 +10,14 @@ once (keys are kept at least 48 hours).
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import timedelta
 from typing import Any
 
 import httpx
 
 from .. import __version__
-from ..core import Adjustment, ConflictKind, ItemIssue, Observation, WriteStrategy
+from ..core import Adjustment, CatalogEntry, ConflictKind, ItemIssue, Observation, Quantity, WriteStrategy
 from ..errors import BadStoreData, PermanentStoreError, StoreError, TransientStoreError
 from ..http import ApiClient, CursorLoop, CursorPaginator
 from .base import Applied, Capabilities, Page, Rejected, UnknownOutcome, WriteResult
@@ -71,7 +71,7 @@ class SquarespaceConnector:
             "Accept": "application/json",
         }
 
-    async def pull(self) -> AsyncIterator[Page]:
+    async def pull(self, catalog: Mapping[str, CatalogEntry] | None = None) -> AsyncIterator[Page]:
         """Every page of the inventory, in cursor order. A malformed page, a repeated
         variant or a repeated cursor fails the pull with ``BadStoreData``."""
         paginator = CursorPaginator(_next_cursor, param="cursor")
@@ -162,6 +162,38 @@ class SquarespaceConnector:
             message = str(err.get("message") or "conflict")
             return [Rejected(subtype, message, whole_batch=subtype in ITEM_CONFLICTS)] * len(batch)
         return [Applied()] * len(batch)
+
+
+    async def read(self, remote_ids: Sequence[str]) -> dict[str, Quantity]:
+        """Current quantities through ``GET /1.0/commerce/inventory/{ids}``, 50 ids a call.
+        A 404 (one id unknown) fails the whole call, so such a chunk is read id by id."""
+        found: dict[str, Quantity] = {}
+        ids = list(dict.fromkeys(remote_ids))
+        for i in range(0, len(ids), 50):
+            chunk = ids[i : i + 50]
+            items = await self._retrieve(chunk)
+            if items is None:
+                for one in chunk:
+                    found.update({k: v for k, v in ((await self._retrieve([one])) or {}).items()})
+            else:
+                found.update(items)
+        return found
+
+    async def _retrieve(self, ids: list[str]) -> dict[str, Quantity] | None:
+        request = self.client.http.build_request("GET", f"{INVENTORY}/{','.join(ids)}", headers=self._headers)
+        response = await self.client.send(request, expect=(404,))
+        if response.status_code == 404:
+            return None
+        body = self._json(response)
+        items = body.get("inventory") if isinstance(body, dict) else None
+        if not isinstance(items, list):
+            raise self._bad("retrieve answer lacks 'inventory'")
+        out: dict[str, Quantity] = {}
+        for item in items:
+            parsed = self._item(item, set())
+            if isinstance(parsed, Observation):
+                out[parsed.remote_id] = parsed.quantity
+        return out
 
 
 def _next_cursor(body: Any) -> str | None:

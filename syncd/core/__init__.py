@@ -8,6 +8,7 @@ from __future__ import annotations
 from .model import (
     STATE_CONFLICTS,
     Adjustment,
+    CatalogEntry,
     Conflict,
     ConflictKind,
     InitialPolicy,
@@ -34,6 +35,7 @@ from .targets import oversold_conflict, target_for
 __all__ = [
     "STATE_CONFLICTS",
     "Adjustment",
+    "CatalogEntry",
     "Conflict",
     "ConflictKind",
     "InitialPolicy",

@@ -12,6 +12,7 @@ from enum import StrEnum
 __all__ = [
     "STATE_CONFLICTS",
     "Adjustment",
+    "CatalogEntry",
     "Conflict",
     "ConflictKind",
     "InitialPolicy",
@@ -131,6 +132,16 @@ class StorePull:
     store: StoreName
     observations: tuple[Observation, ...]
     issues: tuple[ItemIssue, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class CatalogEntry:
+    """What a store's catalog says about one of its references (for platforms whose
+    inventory records carry no SKU): the SKU, and whether stock is tracked."""
+
+    ref: str
+    sku: Sku | None
+    tracked: bool
 
 
 @dataclass(frozen=True, slots=True)

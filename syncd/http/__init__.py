@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .client import ApiClient, Classifier, redact_url
+from .client import ApiClient, Classifier, Pacer, Retry, redact_url
 from .clock import Clock, SystemClock
 from .pagination import CursorLoop, CursorPaginator, Paginator
 from .ratelimit import RateLimiter
@@ -14,8 +14,10 @@ __all__ = [
     "Clock",
     "CursorLoop",
     "CursorPaginator",
+    "Pacer",
     "Paginator",
     "RateLimiter",
+    "Retry",
     "RetryPolicy",
     "SystemClock",
     "parse_retry_after",

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Collection, Iterator
-from typing import TypeVar
+from typing import Literal, TypeVar
 
 import httpx
 
@@ -25,9 +25,17 @@ from .clock import Clock
 from .ratelimit import RateLimiter
 from .retry import RetryPolicy, parse_retry_after
 
-__all__ = ["ApiClient", "Classifier", "redact_url"]
+__all__ = ["ApiClient", "Classifier", "Pacer", "Retry", "redact_url"]
 
 E = TypeVar("E", bound=StoreError)
+
+Pacer = Callable[[httpx.Response, float], float | None]
+"""Platform-specific reading of rate-limit headers: given a response and the wall clock
+(Unix seconds), the seconds to pause this store before its next request, or None."""
+
+Retry = Literal[True, False, "unsent"]
+"""True: retry every transient error; False: none; "unsent": only errors after which
+the store surely did not act on the request (429, no connection)."""
 
 Classifier = Callable[[httpx.Response], tuple[type[StoreError], str] | None]
 """Platform-specific reading of a response: (error class, reason) to raise, or None for
@@ -55,6 +63,7 @@ class ApiClient:
         retry: RetryPolicy | None = None,
         classify: Classifier | None = None,
         retry_after_429: float | None = None,
+        pace: Pacer | None = None,
     ) -> None:
         self.store = store
         self.http = http
@@ -63,25 +72,27 @@ class ApiClient:
         self.retry = retry or RetryPolicy()
         self.classify = classify
         self.retry_after_429 = retry_after_429
+        self.pace = pace
         self.retries = 0
         self.throttled = 0
 
     async def send(
-        self, request: httpx.Request, *, retry: bool = True, expect: Collection[int] = ()
+        self, request: httpx.Request, *, retry: Retry = True, expect: Collection[int] = ()
     ) -> httpx.Response:
         """Send ``request``; return a 2xx response or one whose status is in ``expect``.
-        Only transient errors are retried, and only when ``retry`` is true."""
+        Only transient errors are retried, and only as far as ``retry`` allows."""
         return await self._with_retries(request, retry=retry, expect=expect)
 
     async def _with_retries(
-        self, request: httpx.Request, *, retry: bool, expect: Collection[int]
+        self, request: httpx.Request, *, retry: Retry, expect: Collection[int]
     ) -> httpx.Response:
         attempt, waited = 1, 0.0
         while True:
             try:
                 return await self._rate_limited(request, expect)
             except TransientStoreError as exc:
-                if not retry or attempt >= self.retry.max_attempts:
+                allowed = retry is True or (retry == "unsent" and not exc.maybe_applied)
+                if not allowed or attempt >= self.retry.max_attempts:
                     raise
                 wait = self.retry.backoff(attempt, exc.retry_after)
                 if waited + wait > self.retry.max_total:
@@ -103,6 +114,10 @@ class ApiClient:
         with self._map_errors(request):
             response = await self.http.send(request)
             await response.aread()
+        if self.pace is not None:
+            pause = self.pace(response, self.clock.wall().timestamp())
+            if pause and response.status_code != 429:
+                self.limiter.pause(pause)
         error = self._error_for(request, response, expect)
         if error is not None:
             raise error
@@ -120,7 +135,9 @@ class ApiClient:
             return None
         reason = response.reason_phrase or "error"
         if status == 429:
-            asked = parse_retry_after(response.headers.get("Retry-After"), self.clock.wall())
+            asked = self.pace(response, self.clock.wall().timestamp()) if self.pace else None
+            if asked is None:
+                asked = parse_retry_after(response.headers.get("Retry-After"), self.clock.wall())
             error = self._error(RateLimited, "rate limited", request, status)
             error.retry_after = asked if asked is not None else self.retry_after_429
             return error
@@ -138,6 +155,10 @@ class ApiClient:
     def _map_errors(self, request: httpx.Request) -> Iterator[None]:
         try:
             yield
+        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
+            error = self._error(TransientStoreError, f"could not connect ({type(exc).__name__})", request)
+            error.maybe_applied = False
+            raise error from None
         except httpx.TimeoutException as exc:
             raise self._error(TransientStoreError, f"timed out ({type(exc).__name__})", request) from None
         except httpx.TransportError as exc:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from .engine import make_engine, schema_exists, sqlite_path, upgrade
 from .lock import cycle_lock
-from .repo import Batch, CycleCounts, Ledger, OutboxEntry
+from .repo import Batch, CycleCounts, Ledger, OutboxEntry, as_utc
 from .tables import OutboxStatus
 
 __all__ = [
@@ -13,6 +13,7 @@ __all__ = [
     "Ledger",
     "OutboxEntry",
     "OutboxStatus",
+    "as_utc",
     "cycle_lock",
     "make_engine",
     "schema_exists",

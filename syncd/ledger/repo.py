@@ -15,10 +15,11 @@ from typing import Any, cast
 from sqlalchemy import CursorResult, Engine, Row, bindparam, delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
-from ..core import Adjustment, Conflict, ItemState, Plan, Snapshot, StoreName, WriteMode
+from ..core import Adjustment, CatalogEntry, Conflict, ItemState, Plan, Snapshot, StoreName, WriteMode
 from .conflicts import record_conflicts, sync_state_conflicts
 from .tables import (
     UNRESOLVED,
+    CatalogRow,
     ConflictRow,
     CycleRow,
     JournalRow,
@@ -28,7 +29,8 @@ from .tables import (
     StoreItemRow,
 )
 
-__all__ = ["Batch", "CycleCounts", "Ledger", "OutboxEntry"]
+__all__ = ["Batch", "CycleCounts", "Ledger", "OutboxEntry", "as_utc"]
+
 
 SKU = SkuRow.__table__  # type: ignore[attr-defined]
 ITEM = StoreItemRow.__table__  # type: ignore[attr-defined]
@@ -36,6 +38,7 @@ JOURNAL = JournalRow.__table__  # type: ignore[attr-defined]
 OUTBOX = OutboxRow.__table__  # type: ignore[attr-defined]
 CYCLE = CycleRow.__table__  # type: ignore[attr-defined]
 CONFLICT = ConflictRow.__table__  # type: ignore[attr-defined]
+CATALOG = CatalogRow.__table__  # type: ignore[attr-defined]
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +61,7 @@ class OutboxEntry:
     status: OutboxStatus
     attempts: int
     created_at: datetime
+    updated_at: datetime
     adjustment: Adjustment
 
 
@@ -108,6 +112,33 @@ class Ledger:
         q = select(JOURNAL.c.sku, func.sum(JOURNAL.c.delta)).group_by(JOURNAL.c.sku)
         with Session(self.engine) as s:
             return {sku: int(total) for sku, total in s.execute(q)}
+
+    def last_applied_at(self, store: StoreName) -> datetime | None:
+        """When the store's most recent write was confirmed (for asynchronous platforms)."""
+        q = select(func.max(OUTBOX.c.updated_at)).where(
+            OUTBOX.c.store == store, OUTBOX.c.status == str(OutboxStatus.APPLIED))
+        with Session(self.engine) as s:
+            return s.execute(q).scalar()
+
+    def catalog(self, store: StoreName, fresh_since: datetime) -> dict[str, CatalogEntry]:
+        """What the store's SKU-less references map to, refreshed since ``fresh_since``."""
+        q = select(CATALOG.c.ref, CATALOG.c.sku, CATALOG.c.tracked, CATALOG.c.refreshed_at).where(
+            CATALOG.c.store == store)
+        with Session(self.engine) as s:
+            rows = s.execute(q).all()
+        return {r.ref: CatalogEntry(r.ref, r.sku, r.tracked) for r in rows
+                if as_utc(r.refreshed_at, fresh_since) >= fresh_since}
+
+    def save_catalog(self, store: StoreName, entries: Sequence[CatalogEntry], now: datetime) -> None:
+        """Remember (or refresh) catalog entries, in bulk."""
+        if not entries:
+            return
+        refs = [e.ref for e in entries]
+        with Session(self.engine) as s, s.begin():
+            for i in range(0, len(refs), 500):
+                s.execute(delete(CATALOG).where(CATALOG.c.store == store, CATALOG.c.ref.in_(refs[i:i + 500])))
+            s.execute(insert(CATALOG), [{"store": store, "ref": e.ref, "sku": e.sku, "tracked": e.tracked,
+                                         "refreshed_at": now} for e in entries])
 
     def open_conflicts(self) -> list[ConflictRow]:
         with Session(self.engine) as s:
@@ -247,6 +278,9 @@ class Ledger:
     def mark_unknown(self, entries: Sequence[OutboxEntry], error: str, now: datetime) -> None:
         self._set(entries, OutboxStatus.UNKNOWN, now, error=error)
 
+    def mark_deferred(self, entries: Sequence[OutboxEntry], now: datetime) -> None:
+        self._set(entries, OutboxStatus.DEFERRED, now)
+
     def mark_superseded(self, entries: Sequence[OutboxEntry], now: datetime) -> None:
         self._set(entries, OutboxStatus.SUPERSEDED, now)
 
@@ -279,9 +313,14 @@ class Ledger:
             return record_conflicts(s, cycle_id, conflicts, now)
 
 
+def as_utc(ts: datetime, like: datetime) -> datetime:
+    """SQLite returns naive timestamps; they were written in UTC."""
+    return ts if ts.tzinfo is not None else ts.replace(tzinfo=like.tzinfo)
+
+
 def _entry(r: object) -> OutboxEntry:
     row = r._mapping  # type: ignore[attr-defined]
     adj = Adjustment(row["store"], row["sku"], row["remote_id"], row["before"], row["target"],
                      WriteMode(row["mode"]))
     return OutboxEntry(row["id"], row["cycle_id"], row["store"], row["request_key"],
-                       OutboxStatus(row["status"]), row["attempts"], row["created_at"], adj)
+                       OutboxStatus(row["status"]), row["attempts"], row["created_at"], row["updated_at"], adj)

@@ -5,6 +5,7 @@
     journal     append-only: every change to ``available``, with store, cycle and reason
     outbox      every planned write, its request key and its life cycle
     conflict    everything the rules could not resolve; standing ones open until cleared
+    catalog     per store: what a SKU-less reference (product/variant) maps to
     cycle       one row per cycle: start, end, outcome, counts
 """
 
@@ -13,10 +14,11 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import BigInteger, Column, DateTime, Index, Integer, String, Text
+from sqlalchemy import BigInteger, Boolean, Column, DateTime, Index, Integer, String, Text
 from sqlmodel import Field, SQLModel
 
 __all__ = [
+    "CatalogRow",
     "ConflictRow",
     "CycleRow",
     "JournalRow",
@@ -37,6 +39,7 @@ def _ts(nullable: bool = False) -> Column[datetime]:
 class OutboxStatus(StrEnum):
     """An outbox row's life cycle: pending → in_flight → applied | rejected | unknown.
 
+    ``deferred``: not sent because a fresh read showed the store changed since the pull.
     ``pending`` rows were never sent (each row is marked in_flight, and committed,
     before its request goes out); ``in_flight`` and ``unknown`` rows may have been
     applied and are settled before the store's next pull is recorded. ``superseded``:
@@ -48,6 +51,7 @@ class OutboxStatus(StrEnum):
     APPLIED = "applied"
     REJECTED = "rejected"
     UNKNOWN = "unknown"
+    DEFERRED = "deferred"
     SUPERSEDED = "superseded"
 
 
@@ -151,3 +155,13 @@ class CycleRow(SQLModel, table=True):
     writes_unknown: int = Field(default=0, sa_column=Column(Integer, nullable=False))
     conflicts: int = Field(default=0, sa_column=Column(Integer, nullable=False))
     error: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+
+
+class CatalogRow(SQLModel, table=True):
+    __tablename__ = "catalog"
+
+    store: str = Field(sa_column=Column(String(100), primary_key=True))
+    ref: str = Field(sa_column=Column(String(255), primary_key=True))
+    sku: str | None = Field(default=None, sa_column=Column(String(255), nullable=True))
+    tracked: bool = Field(sa_column=Column(Boolean, nullable=False))
+    refreshed_at: datetime = Field(sa_column=_ts())
