@@ -63,11 +63,23 @@ class StoreSettings(BaseModel):
     requests_per_minute: float | None = Field(default=None, gt=0)
     timeout_seconds: float = Field(default=30.0, gt=0)
     enabled: bool = True
+    # BigCommerce
+    store_hash: str | None = Field(default=None, pattern=r"^[A-Za-z0-9]{1,64}$")
+    location_id: int | None = Field(default=None, ge=1)
+    apply_lag_seconds: float | None = Field(default=None, ge=0)
+    # BigCommerce and SaaSignal: "absolute" (default, after a fresh read) or "relative"
+    write_mode: Literal["absolute", "relative"] = "absolute"
 
     @model_validator(mode="after")
     def _one_token_source(self) -> StoreSettings:
         if (self.token_env is None) == (self.token_file is None):
             raise ValueError("set exactly one of token_env or token_file")
+        if self.platform == "bigcommerce" and self.store_hash is None:
+            raise ValueError("a bigcommerce store needs store_hash")
+        if self.platform != "bigcommerce" and (self.store_hash or self.location_id or self.apply_lag_seconds is not None):
+            raise ValueError("store_hash, location_id and apply_lag_seconds are for bigcommerce stores only")
+        if self.write_mode == "relative" and self.platform not in ("bigcommerce", "saasignal"):
+            raise ValueError(f"write_mode is fixed on {self.platform}")
         return self
 
 

@@ -21,7 +21,7 @@ def build_policy(settings: Settings) -> Policy:
     """The pool's rules from the configuration (enabled stores only)."""
     return Policy(
         stores={
-            s.name: StorePolicy(buffer=s.buffer, mode=capabilities_of(s.platform).strategy.mode)
+            s.name: StorePolicy(buffer=s.buffer, mode=capabilities_of(s).strategy.mode)
             for s in settings.enabled_stores
         },
         initial=settings.sync.initial,

@@ -5,13 +5,14 @@ from __future__ import annotations
 import contextlib
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
+from datetime import timedelta
 
 import httpx
 
 from ..config import Settings, StoreSettings, resolve_token
 from ..errors import ConfigError
-from ..http import ApiClient, Classifier, Clock, RateLimiter, RetryPolicy
-from . import squarespace
+from ..http import ApiClient, Classifier, Clock, Pacer, RateLimiter, RetryPolicy
+from . import bigcommerce, squarespace
 from .base import Capabilities, Connector
 
 __all__ = ["PLATFORMS", "PlatformSpec", "capabilities_of", "open_connectors", "spec_of"]
@@ -21,19 +22,33 @@ class PlatformSpec:
     """What syncd needs to know to talk to a platform."""
 
     default_base_url: str
-    capabilities: Capabilities
-    build: Callable[[StoreSettings, ApiClient, str], Connector]
+    capabilities: Callable[[StoreSettings], Capabilities]
+    build: Callable[[StoreSettings, ApiClient, str, Capabilities], Connector]
     classify: Classifier | None = None
+    pace: Pacer | None = None
     retry_after_429: float | None = None  # the wait when a 429 carries no header
+
+
+def _bc_caps(store: StoreSettings) -> Capabilities:
+    lag = None if store.apply_lag_seconds is None else timedelta(seconds=store.apply_lag_seconds)
+    return bigcommerce.capabilities(store.write_mode, lag)
 
 
 PLATFORMS: dict[str, PlatformSpec] = {
     "squarespace": PlatformSpec(
         default_base_url=squarespace.DEFAULT_BASE_URL,
-        capabilities=squarespace.CAPABILITIES,
-        build=lambda store, client, token: squarespace.SquarespaceConnector(store.name, client, token),
+        capabilities=lambda store: squarespace.CAPABILITIES,
+        build=lambda store, client, token, caps: squarespace.SquarespaceConnector(store.name, client, token),
         classify=squarespace.classify,
         retry_after_429=60.0,  # a 429 is a one-minute cool-down, announced by no header
+    ),
+    "bigcommerce": PlatformSpec(
+        default_base_url=bigcommerce.DEFAULT_BASE_URL,
+        capabilities=_bc_caps,
+        build=lambda store, client, token, caps: bigcommerce.BigCommerceConnector(
+            store.name, client, token, store_hash=store.store_hash or "", location_id=store.location_id, caps=caps),
+        pace=bigcommerce.pace,
+        retry_after_429=30.0,  # a 429 without rate headers is platform overload: back off longer
     ),
 }
 
@@ -44,8 +59,9 @@ def spec_of(platform: str) -> PlatformSpec:
     return PLATFORMS[platform]
 
 
-def capabilities_of(platform: str) -> Capabilities:
-    return spec_of(platform).capabilities
+def capabilities_of(store: StoreSettings) -> Capabilities:
+    """The store's capabilities (some depend on its settings, e.g. BigCommerce's write mode)."""
+    return spec_of(store.platform).capabilities(store)
 
 
 @contextlib.asynccontextmanager
@@ -75,8 +91,9 @@ async def open_connectors(
                     follow_redirects=False,
                 )
             )
-            limiter = RateLimiter(store.requests_per_minute or spec.capabilities.requests_per_minute, clock)
-            client = ApiClient(store.name, http, clock=clock, limiter=limiter, retry=retry,
-                               classify=spec.classify, retry_after_429=spec.retry_after_429)
-            connectors[store.name] = spec.build(store, client, tokens[store.name].get_secret_value())
+            caps = spec.capabilities(store)
+            limiter = RateLimiter(store.requests_per_minute or caps.requests_per_minute, clock)
+            client = ApiClient(store.name, http, clock=clock, limiter=limiter, retry=retry, classify=spec.classify,
+                               pace=spec.pace, retry_after_429=spec.retry_after_429)
+            connectors[store.name] = spec.build(store, client, tokens[store.name].get_secret_value(), caps)
         yield connectors

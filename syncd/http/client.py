@@ -145,7 +145,7 @@ class ApiClient:
             return self._error(TransientStoreError, f"server error: {reason}", request, status)
         if status in (401, 403):
             return self._error(AuthError, f"credentials refused: {reason}", request, status)
-        return self._error(PermanentStoreError, f"request refused: {reason}", request, status)
+        return self._error(PermanentStoreError, f"request refused: {reason}{_detail(response)}", request, status)
 
     def _error(self, cls: type[E], reason: str, request: httpx.Request, status: int | None = None) -> E:
         """An error of ``cls`` naming this store, the method and the redacted URL."""
@@ -163,3 +163,18 @@ class ApiClient:
             raise self._error(TransientStoreError, f"timed out ({type(exc).__name__})", request) from None
         except httpx.TransportError as exc:
             raise self._error(TransientStoreError, f"connection failed ({type(exc).__name__})", request) from None
+
+
+def _detail(response: httpx.Response) -> str:
+    """The store's own words about a refusal (problem+json ``title``, ``message``, …)."""
+    try:
+        body = response.json()
+    except ValueError:
+        return ""
+    if not isinstance(body, dict):
+        return ""
+    for key in ("title", "message", "error", "subtype"):
+        value = body.get(key)
+        if isinstance(value, str) and value:
+            return f" — {value[:300]}"
+    return ""

@@ -1,0 +1,228 @@
+"""BigCommerce V3 Inventory API (``shared/stores/bigcommerce.md``, ``specs/inventory.v3.yml``).
+
+Pull: ``GET /inventory/locations/{location_id}/items`` in pages of 1,000, walking
+``meta.pagination`` to the end; the quantity is ``total_inventory_onhand`` at the
+configured location (the unit the absolute write sets; BigCommerce's ``safety_stock``
+then holds back a further buffer). An item is its variant (``v<id>``), or its product
+(``p<id>``) when stock is tracked by product.
+
+Writes (no idempotency key and no compare-and-set on this platform):
+- absolute (default): a fresh read just before ``PUT /inventory/adjustments/absolute``;
+  only items whose count still equals what was pulled are written, the others wait for
+  the next pull. Never resent after an unknown outcome: re-read after the apply lag.
+- relative (``write_mode = "relative"``): ``POST /inventory/adjustments/relative``, never
+  resent after an unknown outcome either.
+Writes are asynchronous (``{transaction_id}``): reads may lag by ``apply_lag``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Mapping, Sequence
+from datetime import timedelta
+from typing import Any
+
+import httpx
+
+from .. import __version__
+from ..core import Adjustment, CatalogEntry, ConflictKind, ItemIssue, Observation, Quantity, WriteStrategy
+from ..errors import BadStoreData, PermanentStoreError, StoreError, TransientStoreError
+from ..http import ApiClient
+from .base import Applied, Capabilities, Deferred, Page, Rejected, UnknownOutcome, WriteResult
+
+__all__ = ["DEFAULT_BASE_URL", "BigCommerceConnector", "capabilities", "pace"]
+
+DEFAULT_BASE_URL = "https://api.bigcommerce.com"
+PAGE_LIMIT = 1000
+MAX_ROWS = 2000
+READ_CHUNK = 250  # ids per filtered read
+INT32_MAX = 2_147_483_647
+DEFAULT_APPLY_LAG = timedelta(seconds=10)
+
+
+def capabilities(write_mode: str = "absolute", apply_lag: timedelta | None = None) -> Capabilities:
+    return Capabilities(
+        platform="bigcommerce",
+        strategy=WriteStrategy.RELATIVE_NO_KEY if write_mode == "relative" else WriteStrategy.ABSOLUTE_FRESH_READ,
+        max_batch=MAX_ROWS,
+        requests_per_minute=300,  # Standard/Plus: 150 per 30 s
+        apply_lag=DEFAULT_APPLY_LAG if apply_lag is None else apply_lag,
+    )
+
+
+def pace(response: httpx.Response, now: float) -> float | None:
+    """Seconds to pause: on a 429, ``X-Retry-After`` or the window's reset; otherwise the
+    reset when at most one request is left in the window (slow down before zero)."""
+    h = response.headers
+    reset = _number(h.get("X-Rate-Limit-Time-Reset-Ms"))
+    if response.status_code == 429:
+        asked = _number(h.get("X-Retry-After"))
+        return asked if asked is not None else (reset / 1000 if reset is not None else None)
+    left = _number(h.get("X-Rate-Limit-Requests-Left"))
+    if left is not None and left <= 1 and reset:
+        return reset / 1000
+    return None
+
+
+def _number(value: str | None) -> float | None:
+    try:
+        return float(value) if value is not None else None
+    except ValueError:
+        return None
+
+
+class BigCommerceConnector:
+    """One BigCommerce store at one location."""
+
+    def __init__(self, name: str, client: ApiClient, token: str, *, store_hash: str,
+                 location_id: int | None = None, caps: Capabilities | None = None) -> None:
+        self.name = name
+        self.client = client
+        self.capabilities = caps or capabilities()
+        self._prefix = f"/stores/{store_hash}/v3"
+        self._location = location_id
+        self._headers = {"X-Auth-Token": token, "Accept": "application/json",
+                         "User-Agent": f"syncd/{__version__} (multi-store inventory sync)"}
+
+    # --- reads ----------------------------------------------------------------------------
+
+    async def location(self) -> int:
+        """The configured location, or the store's default one (asked once)."""
+        if self._location is None:
+            body = await self._get("/inventory/locations", {"is_default": "true"})
+            data = body.get("data") if isinstance(body, dict) else None
+            if not isinstance(data, list) or not data or not isinstance(data[0].get("id"), int):
+                raise self._bad("no default location in GET /inventory/locations")
+            self._location = int(data[0]["id"])
+        return self._location
+
+    async def pull(self, catalog: Mapping[str, CatalogEntry] | None = None) -> AsyncIterator[Page]:
+        """Every page, in order. The collection changing under the scan (its ``total``
+        moving) fails the pull: offset paging could have skipped or repeated items."""
+        loc = await self.location()
+        page, total, seen = 1, None, set[str]()
+        while True:
+            body = await self._get(f"/inventory/locations/{loc}/items", {"page": page, "limit": PAGE_LIMIT})
+            rows, meta = self._page(body, page)
+            if total is not None and meta["total"] != total:
+                raise self._bad("the inventory changed during the pull (total moved); retry next cycle")
+            total = meta["total"]
+            yield self._parse(rows, seen)
+            if page >= meta["total_pages"]:
+                return
+            page += 1
+
+    def _page(self, body: Any, page: int) -> tuple[list[Any], dict[str, int]]:
+        if not isinstance(body, dict) or not isinstance(body.get("data"), list):
+            raise self._bad("page lacks a 'data' list")
+        meta = (body.get("meta") or {}).get("pagination") if isinstance(body.get("meta"), dict) else None
+        keys = ("total", "current_page", "total_pages")
+        if not isinstance(meta, dict) or not all(isinstance(meta.get(k), int) and not isinstance(meta.get(k), bool)
+                                                 for k in keys):
+            raise self._bad("page lacks 'meta.pagination' with total, current_page and total_pages")
+        if meta["current_page"] != page:
+            raise self._bad(f"asked for page {page}, got page {meta['current_page']}")
+        return body["data"], {k: int(meta[k]) for k in keys}
+
+    def _parse(self, rows: list[Any], seen: set[str]) -> Page:
+        observations: list[Observation] = []
+        issues: list[ItemIssue] = []
+        for row in rows:
+            ref, sku, qty = self._row(row)
+            if ref in seen:
+                raise self._bad(f"item {ref} appears twice in one pull")
+            seen.add(ref)
+            if not sku:
+                issues.append(ItemIssue(self.name, ref, None, ConflictKind.UNMAPPED, "item has no SKU"))
+            elif isinstance(qty, bool) or not isinstance(qty, int) or not 0 <= qty <= INT32_MAX:
+                issues.append(ItemIssue(self.name, ref, sku, ConflictKind.BAD_DATA,
+                                        f"total_inventory_onhand {qty!r} is not a whole number from 0 to {INT32_MAX}"))
+            else:
+                observations.append(Observation(self.name, sku, ref, qty))
+        return Page(tuple(observations), tuple(issues))
+
+    def _row(self, row: Any) -> tuple[str, str | None, Any]:
+        identity = row.get("identity") if isinstance(row, dict) else None
+        if not isinstance(identity, dict) or "total_inventory_onhand" not in row:
+            raise self._bad("an item lacks 'identity' or 'total_inventory_onhand'")
+        variant, product = identity.get("variant_id"), identity.get("product_id")
+        if isinstance(variant, int) and not isinstance(variant, bool):
+            ref = f"v{variant}"
+        elif isinstance(product, int) and not isinstance(product, bool):
+            ref = f"p{product}"
+        else:
+            raise self._bad("an item has neither variant_id nor product_id")
+        sku = identity.get("sku")
+        return ref, sku.strip() if isinstance(sku, str) and sku.strip() else None, row["total_inventory_onhand"]
+
+    async def read(self, remote_ids: Sequence[str]) -> dict[str, Quantity]:
+        """Current on-hand counts of these items at the location (filtered reads)."""
+        loc = await self.location()
+        found: dict[str, Quantity] = {}
+        for prefix, param in (("v", "variant_id:in"), ("p", "product_id:in")):
+            ids = sorted({r[1:] for r in remote_ids if r.startswith(prefix)})
+            for i in range(0, len(ids), READ_CHUNK):
+                chunk = ids[i : i + READ_CHUNK]
+                body = await self._get(f"/inventory/locations/{loc}/items", {param: ",".join(chunk), "limit": PAGE_LIMIT})
+                rows, _ = self._page(body, 1)
+                for row in rows:
+                    ref, _sku, qty = self._row(row)
+                    if ref[0] == prefix and isinstance(qty, int) and not isinstance(qty, bool):
+                        found[ref] = qty
+        return found
+
+    async def _get(self, path: str, params: Mapping[str, Any]) -> Any:
+        request = self.client.http.build_request("GET", self._prefix + path, params=params, headers=self._headers)
+        response = await self.client.send(request)
+        try:
+            return response.json()
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            raise self._bad("answer is not valid JSON") from None
+
+    def _bad(self, message: str) -> BadStoreData:
+        return BadStoreData(message, store=self.name)
+
+    # --- writes ---------------------------------------------------------------------------
+
+    async def push(self, batch: Sequence[Adjustment], key: str) -> list[WriteResult]:
+        """Absolute: only items whose fresh read still equals the pulled value are
+        written; relative: every item. ``key`` is not sent (the platform has none)."""
+        if not 0 < len(batch) <= MAX_ROWS:
+            raise ValueError(f"a BigCommerce batch holds 1 to {MAX_ROWS} rows, not {len(batch)}")
+        if self.capabilities.strategy is WriteStrategy.RELATIVE_NO_KEY:
+            return await self._send(batch, "/inventory/adjustments/relative", "POST", relative=True)
+        try:
+            fresh = await self.read([a.remote_id for a in batch])
+        except StoreError:
+            return [Deferred(None)] * len(batch)  # nothing sent: the next pull plans again
+        results: dict[int, WriteResult] = {}
+        ready = []
+        for i, adj in enumerate(batch):
+            if fresh.get(adj.remote_id) == adj.before:
+                ready.append(i)
+            else:
+                results[i] = Deferred(fresh.get(adj.remote_id))
+        if ready:
+            sent = await self._send([batch[i] for i in ready], "/inventory/adjustments/absolute", "PUT", relative=False)
+            results.update(zip(ready, sent, strict=True))
+        return [results[i] for i in range(len(batch))]
+
+    async def _send(self, batch: Sequence[Adjustment], path: str, method: str, *, relative: bool) -> list[WriteResult]:
+        loc = await self.location()
+        items = []
+        for a in batch:
+            ident = {"variant_id": int(a.remote_id[1:])} if a.remote_id[0] == "v" else {"product_id": int(a.remote_id[1:])}
+            items.append({"location_id": loc, **ident, "quantity": a.delta if relative else a.target})
+        request = self.client.http.build_request(
+            method, self._prefix + path, json={"reason": "syncd stock sync", "items": items},
+            headers={**self._headers, "Content-Type": "application/json"})
+        try:
+            await self.client.send(request, retry="unsent")
+        except TransientStoreError as exc:
+            if exc.maybe_applied:
+                return [UnknownOutcome(exc.reason)] * len(batch)
+            return [Deferred(None)] * len(batch)
+        except PermanentStoreError as exc:
+            # Validation is all or nothing and the title may not name the item: split.
+            return [Rejected(str(exc.status), exc.reason, whole_batch=exc.status == 422)] * len(batch)
+        return [Applied()] * len(batch)

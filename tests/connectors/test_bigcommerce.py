@@ -1,0 +1,150 @@
+"""The BigCommerce connector against its simulator, every exchange checked against
+BigCommerce's own OpenAPI files."""
+
+from __future__ import annotations
+
+import random
+from datetime import timedelta
+
+import httpx
+import pytest
+
+from syncd.connectors import Applied, Deferred, Rejected
+from syncd.connectors.bigcommerce import BigCommerceConnector, capabilities, pace
+from syncd.core import Adjustment, ConflictKind, WriteMode
+from syncd.errors import BadStoreData
+from syncd.http import ApiClient, RateLimiter, RetryPolicy
+from syncd.testing import FakeClock
+from syncd.testing.bigcommerce_sim import BcItem, BigCommerceSimulator
+from tests.support.openapi import ValidatingTransport
+
+SPECS = [(r"/inventory/locations$", "locations.v3.yml"), (r".", "inventory.v3.yml")]
+
+
+def make(sim: BigCommerceSimulator, clock: FakeClock, *, write_mode: str = "absolute",
+         location_id: int | None = None) -> tuple[BigCommerceConnector, ValidatingTransport]:
+    transport = ValidatingTransport(httpx.ASGITransport(app=sim.app), SPECS)
+    http = httpx.AsyncClient(base_url="https://api.bigcommerce.com", transport=transport)
+    client = ApiClient("bc", http, clock=clock, limiter=RateLimiter(300, clock),
+                       retry=RetryPolicy(max_attempts=4, base=0.1, rng=random.Random(0)), pace=pace,
+                       retry_after_429=30.0)
+    conn = BigCommerceConnector("bc", client, sim.token, store_hash=sim.store_hash, location_id=location_id,
+                                caps=capabilities(write_mode, timedelta(seconds=5)))
+    return conn, transport
+
+
+def catalogue(n: int) -> list[BcItem]:
+    return [BcItem(product_id=1000 + i // 3, variant_id=i + 1, sku=f"SKU-{i:05d}", onhand=i % 17) for i in range(n)]
+
+
+async def pull_all(conn: BigCommerceConnector) -> tuple[list, list]:
+    obs, issues = [], []
+    async for page in conn.pull({}):
+        obs.extend(page.observations)
+        issues.extend(page.issues)
+    return obs, issues
+
+
+def adj(ref: str, before: int, target: int, mode: WriteMode = WriteMode.ABSOLUTE) -> Adjustment:
+    return Adjustment("bc", ref.upper(), ref, before, target, mode)
+
+
+async def test_pull_walks_every_page_at_the_largest_size_and_matches_the_spec(clock):
+    """2,500 items: the default location is looked up once, 3 pages of ≤ 1,000; all valid."""
+    sim = BigCommerceSimulator(catalogue(2500), clock=clock)
+    conn, transport = make(sim, clock)
+    obs, issues = await pull_all(conn)
+    assert len(obs) == 2500 and issues == []
+    assert obs[0].remote_id == "v1" and obs[0].quantity == 0
+    assert sim.requests["GET /inventory/locations/1/items"] == 3
+    assert sim.requests["GET /inventory/locations"] == 1
+    assert transport.errors == [] and transport.checked == 4
+
+
+async def test_product_level_items_blank_skus_and_bad_counts(clock):
+    """Tracked by product → p<id>; no SKU → unmapped; untracked products are not listed."""
+    sim = BigCommerceSimulator([BcItem(7, None, "BY-PRODUCT", 4), BcItem(8, 80, None, 1),
+                                BcItem(9, 90, "UNTRACKED", 0, tracked=False)], clock=clock)
+    conn, transport = make(sim, clock, location_id=1)
+    obs, issues = await pull_all(conn)
+    assert [(o.remote_id, o.sku, o.quantity) for o in obs] == [("p7", "BY-PRODUCT", 4)]
+    assert [(i.remote_id, i.kind) for i in issues] == [("v80", ConflictKind.UNMAPPED)]
+    assert transport.errors == []
+
+
+async def test_a_malformed_page_fails_the_pull(clock):
+    """A page without meta.pagination is BadStoreData."""
+    sim = BigCommerceSimulator(catalogue(5), clock=clock)
+    sim.faults.add("GET", r".*/items", "status", status=200, body={"data": []})
+    conn, _ = make(sim, clock, location_id=1)
+    with pytest.raises(BadStoreData, match="meta.pagination"):
+        await pull_all(conn)
+
+
+async def test_absolute_write_only_where_the_fresh_read_still_matches(clock):
+    """A sale since the pull defers that item; the others are written absolutely."""
+    sim = BigCommerceSimulator(catalogue(6), clock=clock)
+    conn, transport = make(sim, clock)
+    await pull_all(conn)
+    sim.sell("SKU-00002", 1)  # v3: 2 → 1
+    results = await conn.push([adj("v2", 1, 5), adj("v3", 2, 5)], "unused-key")
+    assert results == [Applied(), Deferred(1)]
+    assert sim.quantity("SKU-00001") == 5 and sim.quantity("SKU-00002") == 1
+    assert sim.writes == [{"reason": "syncd stock sync", "items": [{"location_id": 1, "variant_id": 2, "quantity": 5}]}]
+    assert transport.errors == []
+
+
+async def test_writes_apply_asynchronously(clock):
+    """The write is accepted at once and visible only after the store's delay."""
+    sim = BigCommerceSimulator(catalogue(3), clock=clock, apply_delay=3)
+    conn, _ = make(sim, clock)
+    assert await conn.push([adj("v2", 1, 9)], "k") == [Applied()]
+    assert (await conn.read(["v2"])) == {"v2": 1}
+    clock.advance(3)
+    assert (await conn.read(["v2"])) == {"v2": 9}
+
+
+async def test_relative_mode_and_its_refusals(clock):
+    """Relative writes carry the signed delta; 'absolute before relative' and the safety
+    floor are 422s that refuse the whole batch (so the cycle splits it)."""
+    sim = BigCommerceSimulator([BcItem(1, 1, "A", 5, safety_stock=2), BcItem(1, 2, "B", 5, has_absolute=False)],
+                               clock=clock)
+    conn, transport = make(sim, clock, write_mode="relative")
+    assert await conn.push([adj("v1", 5, 3, WriteMode.RELATIVE)], "k") == [Applied()]
+    assert sim.quantity("A") == 3
+    floor = await conn.push([adj("v1", 3, 0, WriteMode.RELATIVE)], "k")
+    assert isinstance(floor[0], Rejected) and floor[0].whole_batch and "Insufficient" in floor[0].message
+    baseline = await conn.push([adj("v2", 5, 4, WriteMode.RELATIVE)], "k")
+    assert isinstance(baseline[0], Rejected) and "requires absolute adjustment" in baseline[0].message
+    assert sim.quantity("A") == 3 and sim.quantity("B") == 5
+    assert transport.errors == []
+
+
+async def test_tracked_by_product_is_written_by_product_id(clock):
+    """A p<id> item is written with product_id, as the API requires."""
+    sim = BigCommerceSimulator([BcItem(7, None, "BY-PRODUCT", 4)], clock=clock)
+    conn, transport = make(sim, clock)
+    assert await conn.push([adj("p7", 4, 6)], "k") == [Applied()]
+    assert sim.quantity("BY-PRODUCT") == 6 and transport.errors == []
+
+
+async def test_rate_headers_slow_syncd_down_before_a_429(clock):
+    """With a 10-request quota per 30 s, a 12-page pull pauses at the window's end and
+    never provokes a 429."""
+    sim = BigCommerceSimulator(catalogue(12), clock=clock, quota=10)
+    conn, _ = make(sim, clock, location_id=1)
+    conn_pages = []
+    loc = await conn.location()
+    for page in range(1, 13):
+        conn_pages.append(await conn._get(f"/inventory/locations/{loc}/items", {"page": page, "limit": 1}))
+    assert conn.client.throttled == 0 and clock.t >= 30
+
+
+async def test_a_429_waits_for_x_retry_after(clock):
+    """A 429 is waited out (X-Retry-After) and retried."""
+    sim = BigCommerceSimulator(catalogue(3), clock=clock)
+    sim.faults.add("GET", r".*/items", "status", status=429, headers={"X-Retry-After": "15"},
+                   body={"status": 429, "title": "Too many requests", "type": "x", "errors": {}})
+    conn, _ = make(sim, clock, location_id=1)
+    obs, _ = await pull_all(conn)
+    assert len(obs) == 3 and clock.t >= 15 and conn.client.throttled == 1
