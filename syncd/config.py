@@ -76,7 +76,8 @@ class StoreSettings(BaseModel):
             raise ValueError("set exactly one of token_env or token_file")
         if self.platform == "bigcommerce" and self.store_hash is None:
             raise ValueError("a bigcommerce store needs store_hash")
-        if self.platform != "bigcommerce" and (self.store_hash or self.location_id or self.apply_lag_seconds is not None):
+        bc_only = self.store_hash or self.location_id or self.apply_lag_seconds is not None
+        if self.platform != "bigcommerce" and bc_only:
             raise ValueError("store_hash, location_id and apply_lag_seconds are for bigcommerce stores only")
         if self.write_mode == "relative" and self.platform not in ("bigcommerce", "saasignal"):
             raise ValueError(f"write_mode is fixed on {self.platform}")

@@ -163,7 +163,8 @@ class BigCommerceConnector:
             ids = sorted({r[1:] for r in remote_ids if r.startswith(prefix)})
             for i in range(0, len(ids), READ_CHUNK):
                 chunk = ids[i : i + READ_CHUNK]
-                body = await self._get(f"/inventory/locations/{loc}/items", {param: ",".join(chunk), "limit": PAGE_LIMIT})
+                query = {param: ",".join(chunk), "limit": PAGE_LIMIT}
+                body = await self._get(f"/inventory/locations/{loc}/items", query)
                 rows, _ = self._page(body, 1)
                 for row in rows:
                     ref, _sku, qty = self._row(row)
@@ -211,7 +212,8 @@ class BigCommerceConnector:
         loc = await self.location()
         items = []
         for a in batch:
-            ident = {"variant_id": int(a.remote_id[1:])} if a.remote_id[0] == "v" else {"product_id": int(a.remote_id[1:])}
+            kind = "variant_id" if a.remote_id[0] == "v" else "product_id"
+            ident = {kind: int(a.remote_id[1:])}
             items.append({"location_id": loc, **ident, "quantity": a.delta if relative else a.target})
         request = self.client.http.build_request(
             method, self._prefix + path, json={"reason": "syncd stock sync", "items": items},

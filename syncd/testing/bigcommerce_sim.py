@@ -224,7 +224,7 @@ class BigCommerceSimulator:
         ids = [k for k in ("sku", "variant_id", "product_id") if k in row]
         qty = row.get("quantity")
         if len(ids) != 1 or isinstance(qty, bool) or not isinstance(qty, int):
-            return problem(422, "Payload contains invalid fields", {f"items.{n}": "one identity and an integer quantity"})
+            return problem(422, "Payload contains invalid fields", {f"items.{n}": "one identity, integer quantity"})
         if row["location_id"] != self.location_id:
             return problem(422, f"Location {row['location_id']} not found")
         item = self._find(ids[0], row[ids[0]])
@@ -238,7 +238,8 @@ class BigCommerceSimulator:
                 return problem(422, "Quantity is out of range")
             return item.ref, qty
         if not item.has_absolute:
-            return problem(422, f"Items with identity: [{ids[0]} {row[ids[0]]}] requires absolute adjustment before relative")
+            return problem(422, f"Items with identity: [{ids[0]} {row[ids[0]]}] requires absolute adjustment "
+                                "before relative")
         if item.onhand + qty < item.safety_stock or item.onhand + qty > INT32_MAX:
             return problem(422, "Insufficient stock for the relative adjustment")
         return item.ref, qty

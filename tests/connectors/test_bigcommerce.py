@@ -77,7 +77,7 @@ async def test_a_malformed_page_fails_the_pull(clock):
     sim = BigCommerceSimulator(catalogue(5), clock=clock)
     sim.faults.add("GET", r".*/items", "status", status=200, body={"data": []})
     conn, _ = make(sim, clock, location_id=1)
-    with pytest.raises(BadStoreData, match="meta.pagination"):
+    with pytest.raises(BadStoreData, match=r"meta\.pagination"):
         await pull_all(conn)
 
 
