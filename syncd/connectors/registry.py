@@ -12,7 +12,7 @@ import httpx
 from ..config import Settings, StoreSettings, resolve_token
 from ..errors import ConfigError
 from ..http import ApiClient, Classifier, Clock, Pacer, RateLimiter, RetryPolicy
-from . import bigcommerce, squarespace
+from . import bigcommerce, saasignal, squarespace
 from .base import Capabilities, Connector
 
 __all__ = ["PLATFORMS", "PlatformSpec", "capabilities_of", "open_connectors", "spec_of"]
@@ -49,6 +49,14 @@ PLATFORMS: dict[str, PlatformSpec] = {
             store.name, client, token, store_hash=store.store_hash or "", location_id=store.location_id, caps=caps),
         pace=bigcommerce.pace,
         retry_after_429=30.0,  # a 429 without rate headers is platform overload: back off longer
+    ),
+    "saasignal": PlatformSpec(
+        default_base_url=saasignal.DEFAULT_BASE_URL,
+        capabilities=lambda store: saasignal.capabilities(store.write_mode),
+        build=lambda store, client, token, caps: saasignal.SaaSignalConnector(store.name, client, token, caps),
+        classify=saasignal.classify,
+        pace=saasignal.pace,
+        retry_after_429=2.0,
     ),
 }
 

@@ -7,6 +7,9 @@ from .clock import Clock
 
 __all__ = ["RateLimiter"]
 
+EPSILON = 1e-9
+MIN_SLEEP = 1e-3
+
 
 class RateLimiter:
     """At most ``per_minute`` requests a minute, in bursts of at most ``burst``."""
@@ -34,7 +37,8 @@ class RateLimiter:
                 continue
             self._tokens = min(self.capacity, self._tokens + (now - self._stamp) * self.rate)
             self._stamp = now
-            if self._tokens >= 1.0:
-                self._tokens -= 1.0
+            if self._tokens >= 1.0 - EPSILON:
+                self._tokens = max(0.0, self._tokens - 1.0)
                 return
-            await self.clock.sleep((1.0 - self._tokens) / self.rate)
+            # A wait shorter than the clock can represent would never add a token.
+            await self.clock.sleep(max(MIN_SLEEP, (1.0 - self._tokens) / self.rate))

@@ -94,11 +94,11 @@ async def _demo(workdir: Path) -> int:
 
         def sale_during_push(sim: SquarespaceSimulator) -> None:
             sold["OLIVE-OIL-500"] += sim.sell("OLIVE-OIL-500", 1)
-            sim.before_adjust.clear()
+            sim.before_write.clear()
             console.print("  [magenta]a shopper buys 1 olive oil at market-stall after syncd read it, "
                           "before syncd's write lands[/]")
 
-        pool["market-stall"].before_adjust.append(sale_during_push)
+        pool["market-stall"].before_write.append(sale_during_push)
         await _cycle(2, "the sales are recorded once and pushed to the other stores", settings, pool, ledger)
         sold["TEA-EARLGREY"] += pool["harbour-shop"].sell("TEA-EARLGREY", 4)
         console.print("\nA shopper buys 4 tea at harbour-shop")

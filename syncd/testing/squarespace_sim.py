@@ -90,7 +90,7 @@ class SquarespaceSimulator:
         self.applied_keys: Counter[str] = Counter()
         self.requests: Counter[str] = Counter()
         self.merchant_changes: Counter[str] = Counter()  # variant → Σ sales/restocks
-        self.before_adjust: list[Callable[[SquarespaceSimulator], None]] = []
+        self.before_write: list[Callable[[SquarespaceSimulator], None]] = []
         routes = [
             Route("/1.0/commerce/inventory", self._list, methods=["GET"]),
             Route("/1.0/commerce/inventory/adjustments", self._adjust, methods=["POST"]),
@@ -206,7 +206,7 @@ class SquarespaceSimulator:
         self.in_flight.add(key)
         try:
             ops = self._validate(raw)
-            for hook in list(self.before_adjust):
+            for hook in list(self.before_write):
                 hook(self)
             self._apply(ops)
         except SimError as exc:

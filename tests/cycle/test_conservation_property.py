@@ -38,7 +38,7 @@ initial = st.lists(st.integers(min_value=0, max_value=15), min_size=9, max_size=
 def _mid_push_sale(sku_: str, n: int) -> Callable[[SquarespaceSimulator], None]:
     def hook(sim: SquarespaceSimulator) -> None:
         sim.sell(sku_, n)
-        sim.before_adjust.remove(hook)
+        sim.before_write.remove(hook)
 
     return hook
 
@@ -70,13 +70,13 @@ async def _scenario(quantities: list[int], events: list[tuple[str, str, str, int
         elif kind == "restock":
             sim.restock(k, n)
         elif kind == "sell_mid_push":
-            sim.before_adjust.append(_mid_push_sale(k, n))
+            sim.before_write.append(_mid_push_sale(k, n))
         elif kind == "fault_500_after_apply":
             sim.faults.add("POST", "/1.0/commerce/inventory/adjustments", "after", status=500)
         else:
             await cycle()
     for sim in pool.sims.values():
-        sim.before_adjust.clear()
+        sim.before_write.clear()
         sim.faults.clear()
     for _ in range(3):
         await cycle()

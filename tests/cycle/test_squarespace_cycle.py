@@ -85,9 +85,9 @@ async def test_a_sale_between_pull_and_push_survives(pool, engine, ledger, clock
 
     def shopper(sim: SquarespaceSimulator) -> None:
         sim.sell("OIL", 1)
-        sim.before_adjust.clear()
+        sim.before_write.clear()
 
-    pool["south"].before_adjust.append(shopper)
+    pool["south"].before_write.append(shopper)
     await run(pool, engine, clock)
     assert pool.quantities("OIL") == {"north": 7, "south": 6, "east": 7}
     report = await run(pool, engine, clock)
@@ -202,9 +202,9 @@ async def test_a_rejected_decrement_splits_the_batch_and_the_rest_goes_through(p
 
     def empty_the_shelf(sim: SquarespaceSimulator) -> None:
         sim.sell("SALT", 5)
-        sim.before_adjust.clear()
+        sim.before_write.clear()
 
-    pool["south"].before_adjust.append(empty_the_shelf)
+    pool["south"].before_write.append(empty_the_shelf)
     report = await run(pool, engine, clock)
     assert report.exit_code == 0 and report.rejected == 1
     assert pool["south"].quantity("OIL") == 7 and pool["south"].quantity("TEA") == 17

@@ -85,3 +85,19 @@ async def test_no_retry_when_the_caller_says_it_is_unsafe():
 def test_urls_in_errors_carry_no_query_or_credentials():
     """Cursors and tokens in queries or userinfo never reach a message."""
     assert redact_url(httpx.URL("https://u:p@api.test:8443/1.0/x?cursor=abc&token=t")) == "https://api.test:8443/1.0/x"
+
+
+async def test_rate_limiter_makes_progress_late_in_a_long_run():
+    """Concurrent waiters far into a run (t = 10⁶ s): no wait is lost to rounding."""
+    import asyncio
+
+    clock = FakeClock()
+    clock.advance(1_000_000)
+    limiter = RateLimiter(600, clock)
+
+    async def take(n: int) -> None:
+        for _ in range(n):
+            await limiter.acquire()
+
+    await asyncio.wait_for(asyncio.gather(*(take(50) for _ in range(8))), timeout=10)
+    assert 1_000_000 + 38 <= clock.t <= 1_000_000 + 80

@@ -1,0 +1,205 @@
+"""One contract every connector + simulator pair must pass. Later platforms join by
+adding a Harness below."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import pytest
+
+from syncd.config import StoreSettings
+from syncd.connectors import Applied, Connector, Deferred, UnknownOutcome
+from syncd.connectors.registry import spec_of
+from syncd.core import (
+    Adjustment,
+    ConflictKind,
+    ReadVerdict,
+    judge_reread,
+)
+from syncd.errors import BadStoreData
+from syncd.http import ApiClient, RateLimiter, RetryPolicy
+from syncd.testing import FakeClock
+from syncd.testing.pool import Pool
+
+
+@dataclass(frozen=True)
+class Harness:
+    """How to drive one platform's simulator in the contract tests."""
+
+    platform: str
+    options: dict[str, Any]
+    list_path: str  # regex of the listing route
+    next_page: str  # regex the query of a follow-up page matches
+    write: tuple[str, str]  # method, path regex of a write
+    throttle: dict[str, Any]  # a 429 as the platform sends it
+    min_wait: float  # the least syncd must wait after that 429
+    untracked_is_listed: bool = True
+
+
+HARNESSES = {
+    "squarespace": Harness(
+        "squarespace", {}, r"/1\.0/commerce/inventory", "cursor=",
+        ("POST", r"/1\.0/commerce/inventory/adjustments"),
+        {"status": 429, "body": {"type": "TOO_MANY_REQUESTS", "subtype": None, "message": "slow down",
+                                 "details": None, "contextId": "C"}},
+        60.0),
+    "bigcommerce": Harness(
+        "bigcommerce", {}, r".*/inventory/locations/\d+/items", "page=2",
+        ("PUT", r".*/inventory/adjustments/absolute"),
+        {"status": 429, "headers": {"X-Retry-After": "15", "X-Rate-Limit-Time-Reset-Ms": "15000"},
+         "body": {"status": 429, "title": "Too many requests", "type": "x", "errors": {}}},
+        15.0, untracked_is_listed=False),
+    "bigcommerce-relative": Harness(
+        "bigcommerce", {"write_mode": "relative"}, r".*/inventory/locations/\d+/items", "page=2",
+        ("POST", r".*/inventory/adjustments/relative"),
+        {"status": 429, "headers": {"X-Retry-After": "15"},
+         "body": {"status": 429, "title": "Too many requests", "type": "x", "errors": {}}},
+        15.0, untracked_is_listed=False),
+    "saasignal": Harness(
+        "saasignal", {}, r"/modules/commerce/inventory", "cursor=",
+        ("PATCH", r"/modules/commerce/inventory/[^/]+"),
+        {"status": 429, "headers": {"Retry-After": "2"},
+         "body": {"code": "rate_limited", "message": "Rate limit exceeded. Retry after 2 seconds"}},
+        2.0),
+    "saasignal-relative": Harness(
+        "saasignal", {"write_mode": "relative"}, r"/modules/commerce/inventory", "cursor=",
+        ("POST", r"/modules/commerce/inventory/[^/]+/adjust"),
+        {"status": 429, "headers": {"Retry-After": "2"},
+         "body": {"code": "rate_limited", "message": "Rate limit exceeded. Retry after 2 seconds"}},
+        2.0),
+}
+
+BIG = {f"SKU-{i:04d}": i % 9 for i in range(1, 1201)}  # several pages on every platform
+
+
+@pytest.fixture(params=sorted(HARNESSES))
+def harness(request: pytest.FixtureRequest) -> Harness:
+    return HARNESSES[request.param]
+
+
+Make = Callable[[dict[str, int | None]], tuple[Any, Connector]]
+
+
+@pytest.fixture
+def make(harness: Harness, clock: FakeClock) -> Make:
+    def build(stock: dict[str, int | None]) -> tuple[Any, Connector]:
+        pool = Pool({"s": (harness.platform, stock)}, clock=clock)
+        sim = pool["s"]
+        store = StoreSettings(**{**pool.store_settings("s"), **harness.options})
+        spec = spec_of(store.platform)
+        caps = spec.capabilities(store)
+        base = "https://api.bigcommerce.com" if store.platform == "bigcommerce" else "https://store.test"
+        http = httpx.AsyncClient(base_url=base, transport=httpx.ASGITransport(app=sim.app))
+        client = ApiClient("s", http, clock=clock, limiter=RateLimiter(caps.requests_per_minute, clock),
+                           retry=RetryPolicy(max_attempts=4, base=0.1, rng=random.Random(0)),
+                           classify=spec.classify, pace=spec.pace, retry_after_429=spec.retry_after_429)
+        return sim, spec.build(store, client, sim.token, caps)
+
+    return build
+
+
+async def pull(conn: Connector) -> tuple[list, list]:
+    obs, issues = [], []
+    async for page in conn.pull({}):
+        obs.extend(page.observations)
+        issues.extend(page.issues)
+    return obs, issues
+
+
+async def test_pages_to_exhaustion(make):
+    """Every item of a multi-page catalogue, each once, with its quantity."""
+    _, conn = make(BIG)
+    obs, issues = await pull(conn)
+    assert {o.sku: o.quantity for o in obs} == BIG and issues == []
+
+
+async def test_resumes_after_a_transient_error_mid_pagination(make, harness):
+    """A 500 on a follow-up page is retried; the pull still completes."""
+    sim, conn = make(BIG)
+    rule = sim.faults.add("GET", harness.list_path, "status", query=harness.next_page, status=500)
+    obs, _ = await pull(conn)
+    assert rule.fired == 1 and len(obs) == len(BIG)
+
+
+async def test_a_malformed_page_fails_the_pull(make, harness):
+    """A truncated body is BadStoreData (the cycle then leaves this store out)."""
+    sim, conn = make(BIG)
+    sim.faults.add("GET", harness.list_path, "malformed")
+    with pytest.raises(BadStoreData):
+        await pull(conn)
+
+
+async def test_429_is_waited_out_as_the_platform_says(make, harness, clock):
+    """The platform's own 429 (headers and body) is honoured, then the pull goes on."""
+    sim, conn = make({"A": 1, "B": 2})
+    sim.faults.add("GET", harness.list_path, "status", **harness.throttle)
+    obs, _ = await pull(conn)
+    assert len(obs) == 2 and clock.t >= harness.min_wait
+
+
+def adjustment(conn: Connector, obs: Any, target: int) -> Adjustment:
+    return Adjustment("s", obs.sku, obs.remote_id, obs.quantity, target,
+                      conn.capabilities.strategy.mode)
+
+
+async def test_a_write_is_applied_exactly_once_across_a_retry(make, harness):
+    """The store applies the write and answers 500: syncd either resends under the same
+    key (replayed, not reapplied) or does not resend and settles by re-reading."""
+    sim, conn = make({"A": 5, "B": 5})
+    obs = {o.sku: o for o in (await pull(conn))[0]}
+    sim.faults.add(*harness.write, "after", status=500)
+    adj = adjustment(conn, obs["A"], 2)
+    [result] = await conn.push([adj], "key-0001")
+    if isinstance(result, UnknownOutcome):
+        assert judge_reread(adj, (await conn.read([adj.remote_id]))[adj.remote_id]) is ReadVerdict.APPLIED
+    else:
+        assert result == Applied()
+    assert sim.quantity("A") == 2  # a second application would show -1 or fail
+
+
+async def test_a_write_waits_when_the_store_changed_since_the_pull(make):
+    """Keyless absolute writes check a fresh read first; relative ones keep the sale."""
+    sim, conn = make({"A": 5})
+    [obs] = (await pull(conn))[0]
+    sim.sell("A", 1)
+    [result] = await conn.push([adjustment(conn, obs, 3)], "key-0002")
+    if isinstance(result, Deferred):
+        assert sim.quantity("A") == 4 and result.observed in (4, None)
+    else:
+        assert result == Applied() and sim.quantity("A") == 2  # 5 − 1 − 2: the sale survives
+
+
+async def test_unlimited_items_are_reported_as_such(make, harness):
+    """Untracked stock is None (unlimited), or — where the API hides it — not listed."""
+    _, conn = make({"A": 3, "FREE": None})
+    obs = {o.sku: o.quantity for o in (await pull(conn))[0]}
+    assert obs == ({"A": 3, "FREE": None} if harness.untracked_is_listed else {"A": 3})
+
+
+async def test_duplicate_and_blank_skus_surface_as_conflicts(make):
+    """Two items with one SKU reach the core as two observations (→ duplicate_sku);
+    an item with no SKU is an unmapped issue."""
+    from syncd.core import InitialPolicy, Policy, StorePolicy, StorePull, plan_cycle
+    from syncd.core.model import Snapshot
+
+    sim, conn = make({"A": 1, "B": 2, "C": 3})
+    _set_sku(sim, "B", "A")
+    _set_sku(sim, "C", None)
+    obs, issues = await pull(conn)
+    assert [i.kind for i in issues] == [ConflictKind.UNMAPPED]
+    plan = plan_cycle(Snapshot({}, {}), [StorePull("s", tuple(obs), tuple(issues))],
+                      Policy({"s": StorePolicy()}, InitialPolicy.MIN))
+    assert sorted(c.kind for c in plan.conflicts) == [ConflictKind.DUPLICATE_SKU, ConflictKind.UNMAPPED]
+
+
+def _set_sku(sim: Any, old: str, new: str | None) -> None:
+    for attr in ("variants", "items", "records"):
+        for item in getattr(sim, attr, {}).values():
+            if item.sku == old:
+                item.sku = new
+                return
+    raise AssertionError(old)
