@@ -50,7 +50,7 @@ def capabilities(write_mode: str = "absolute") -> Capabilities:
 def classify(response: httpx.Response) -> tuple[type[StoreError], str] | None:
     """402 is not transient: the organisation's token balance is empty."""
     if response.status_code == 402:
-        return PermanentStoreError, ("token balance exhausted (HTTP 402): top up the SaaSignal organisation's "
+        return PermanentStoreError, ("token balance exhausted: top up the SaaSignal organisation's "
                                      "tokens; syncd will not retry this store until then")
     return None
 
