@@ -3,6 +3,7 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+POOL ?= squarespace
 
 .PHONY: install test demo lint clean
 
@@ -18,9 +19,9 @@ install: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
-## Three simulated Squarespace stores on 127.0.0.1, an SQLite ledger, cycles with sales.
+## Three simulated stores on 127.0.0.1, an SQLite ledger, cycles with sales (POOL=squarespace|mixed).
 demo: $(STAMP)
-	$(BIN)/python -m syncd.testing.demo
+	$(BIN)/python -m syncd.testing.demo --pool $(POOL)
 
 lint: $(STAMP)
 	$(BIN)/ruff check syncd tests

@@ -101,9 +101,10 @@ def test_a_missing_config_exits_2(tmp_path):
     assert result.returncode == 2 and "does not exist" in result.stderr
 
 
-def test_the_demo_converges_and_says_so():
-    """`make demo`'s program exits 0 only when its own closing check passes."""
-    result = subprocess.run([sys.executable, "-m", "syncd.testing.demo"], capture_output=True, text=True,
-                            timeout=120, check=False)
+@pytest.mark.parametrize("pool", ["squarespace", "mixed"])
+def test_the_demo_converges_and_says_so(pool):
+    """`make demo` (and `make demo POOL=mixed`) exits 0 only when its own closing check passes."""
+    result = subprocess.run([sys.executable, "-m", "syncd.testing.demo", "--pool", pool], capture_output=True,
+                            text=True, timeout=120, check=False)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "Every store converged and no sale was lost." in result.stdout

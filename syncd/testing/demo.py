@@ -1,5 +1,7 @@
-"""`make demo`: three simulated Squarespace stores on 127.0.0.1, an SQLite ledger, and
-cycles with sales between them — one of them landing between a pull and its push.
+"""`make demo`: three simulated stores on 127.0.0.1 (Squarespace by default; with
+``--pool mixed``, one Squarespace, one BigCommerce and one SaaSignal store), an SQLite
+ledger, and cycles with sales between them — one of them landing between a pull and its
+push.
 
 Everything goes through the real code path (config → connectors over HTTP → ledger →
 push); the closing check is computed from the stores and the ledger, not assumed.
@@ -14,6 +16,7 @@ import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 from rich.table import Table
@@ -24,13 +27,16 @@ from ..ledger import Ledger
 from ..ledger.tables import OutboxRow
 from ..observability import configure_logging
 from ..service import open_ledger, reconcile_once
-from .pool import SquarespacePool
+from .pool import Pool
 from .serve import serve
-from .squarespace_sim import SquarespaceSimulator
 
 __all__ = ["main"]
 
 console = Console()
+POOLS = {
+    "squarespace": {"harbour-shop": "squarespace", "market-stall": "squarespace", "wholesale": "squarespace"},
+    "mixed": {"harbour-shop": "squarespace", "market-stall": "bigcommerce", "wholesale": "saasignal"},
+}
 CATALOGUE: dict[str, dict[str, int | None]] = {
     "harbour-shop": {"OLIVE-OIL-500": 24, "SEA-SALT-250": 40, "HONEY-JAR": 12, "TEA-EARLGREY": 30},
     "market-stall": {"OLIVE-OIL-500": 20, "SEA-SALT-250": 38, "HONEY-JAR": 15, "TEA-EARLGREY": 30},
@@ -40,24 +46,24 @@ SKUS = sorted(CATALOGUE["harbour-shop"])
 
 
 @contextlib.contextmanager
-def _serve_all(pool: SquarespacePool) -> Iterator[dict[str, str]]:
+def _serve_all(pool: Pool) -> Iterator[dict[str, str]]:
     with contextlib.ExitStack() as stack:
         yield {name: stack.enter_context(serve(sim.app)) for name, sim in pool.sims.items()}
 
 
-def _table(title: str, pool: SquarespacePool, ledger: Ledger) -> Table:
+def _shows(pool: Pool, store: str, sku: str) -> str:
+    return "unlimited" if CATALOGUE[store][sku] is None else str(pool[store].quantity(sku))
+
+
+def _table(title: str, pool: Pool, ledger: Ledger) -> Table:
     available = ledger.load_snapshot().available
     table = Table(title=title)
     table.add_column("SKU")
     for name in pool.sims:
-        table.add_column(name, justify="right")
+        table.add_column(f"{name} ({pool.platforms[name]})", justify="right")
     table.add_column("ledger: available", justify="right")
     for sku in SKUS:
-        cells = []
-        for sim in pool.sims.values():
-            v = sim.variant_of(sku)
-            cells.append("unlimited" if v.unlimited else str(v.quantity))
-        table.add_row(sku, *cells, str(available.get(sku, "—")))
+        table.add_row(sku, *(_shows(pool, n, sku) for n in pool.sims), str(available.get(sku, "—")))
     return table
 
 
@@ -73,13 +79,13 @@ async def _cycle(n: int, note: str, settings, pool, ledger) -> None:  # type: ig
     console.print(_table(f"after cycle {n}", pool, ledger))
 
 
-async def _demo(workdir: Path) -> int:
-    pool = SquarespacePool(CATALOGUE)
+async def _demo(workdir: Path, kind: str) -> int:
+    pool = Pool({name: (platform, CATALOGUE[name]) for name, platform in POOLS[kind].items()})
     os.environ.update(pool.env())
     ledger_url = f"sqlite:///{workdir / 'ledger.db'}"
     with _serve_all(pool) as urls:
         for name, url in urls.items():
-            console.print(f"simulated Squarespace store [bold]{name}[/] at {url}")
+            console.print(f"simulated {pool.platforms[name]} store [bold]{name}[/] at {url}")
         settings = pool.settings(ledger_url, base_urls=urls)
         _, ledger = open_ledger(settings)
         console.print(_table("Before syncd: each storefront has its own count", pool, ledger))
@@ -87,18 +93,23 @@ async def _demo(workdir: Path) -> int:
         sold = {sku: 0 for sku in SKUS}
         seeds = dict(ledger.load_snapshot().available)
 
-        for store, sku, n in [("harbour-shop", "OLIVE-OIL-500", 3), ("market-stall", "HONEY-JAR", 2),
+        # The late sale lands on a store syncd writes to with a relative, keyed write
+        # (Squarespace); the olive-oil sale is elsewhere so that store gets a write.
+        oil_store, late = ("harbour-shop", "market-stall")
+        if kind == "mixed":
+            oil_store, late = late, oil_store
+        for store, sku, n in [(oil_store, "OLIVE-OIL-500", 3), ("market-stall", "HONEY-JAR", 2),
                               ("wholesale", "SEA-SALT-250", 10)]:
             sold[sku] += pool[store].sell(sku, n)
-        console.print("\nShoppers buy: 3 olive oil at harbour-shop, 2 honey at market-stall, 10 salt at wholesale")
+        console.print(f"\nShoppers buy: 3 olive oil at {oil_store}, 2 honey at market-stall, 10 salt at wholesale")
 
-        def sale_during_push(sim: SquarespaceSimulator) -> None:
+        def sale_during_push(sim: Any) -> None:
             sold["OLIVE-OIL-500"] += sim.sell("OLIVE-OIL-500", 1)
             sim.before_write.clear()
-            console.print("  [magenta]a shopper buys 1 olive oil at market-stall after syncd read it, "
+            console.print(f"  [magenta]a shopper buys 1 olive oil at {late} after syncd read it, "
                           "before syncd's write lands[/]")
 
-        pool["market-stall"].before_write.append(sale_during_push)
+        pool[late].before_write.append(sale_during_push)
         await _cycle(2, "the sales are recorded once and pushed to the other stores", settings, pool, ledger)
         sold["TEA-EARLGREY"] += pool["harbour-shop"].sell("TEA-EARLGREY", 4)
         console.print("\nA shopper buys 4 tea at harbour-shop")
@@ -106,7 +117,7 @@ async def _demo(workdir: Path) -> int:
         return _verdict(pool, ledger, seeds, sold)
 
 
-def _verdict(pool: SquarespacePool, ledger: Ledger, seeds: dict[str, int], sold: dict[str, int]) -> int:
+def _verdict(pool: Pool, ledger: Ledger, seeds: dict[str, int], sold: dict[str, int]) -> int:
     available = ledger.load_snapshot().available
     ok = True
     console.print()
@@ -118,7 +129,7 @@ def _verdict(pool: SquarespacePool, ledger: Ledger, seeds: dict[str, int], sold:
             console.print(f"{'[green]✓[/]' if untouched else '[red]✗[/]'} {sku}: unlimited in one store and "
                           "tracked in others — held as a tracking_mismatch conflict and written nowhere")
             continue
-        tracked = {n: s.variant_of(sku).quantity for n, s in pool.sims.items() if not s.variant_of(sku).unlimited}
+        tracked = {n: s.quantity(sku) for n, s in pool.sims.items() if CATALOGUE[n][sku] is not None}
         converged = set(tracked.values()) == {available[sku]}
         kept = available[sku] == seeds[sku] - sold[sku]
         ok &= converged and kept
@@ -144,9 +155,12 @@ def _applied_skus(ledger: Ledger) -> set[str]:
 
 
 def main() -> None:
+    kind = sys.argv[sys.argv.index("--pool") + 1] if "--pool" in sys.argv else "squarespace"
+    if kind not in POOLS:
+        sys.exit(f"--pool must be one of: {', '.join(POOLS)}")
     configure_logging(level="warning", json=False)
     with tempfile.TemporaryDirectory(prefix="syncd-demo-") as tmp:
-        sys.exit(asyncio.run(_demo(Path(tmp))))
+        sys.exit(asyncio.run(_demo(Path(tmp), kind)))
 
 
 if __name__ == "__main__":
