@@ -112,3 +112,29 @@ def test_relative_token_files_resolve_in_the_credentials_directory(tmp_path, mon
     monkeypatch.setenv("CREDENTIALS_DIRECTORY", str(tmp_path))
     s = load_settings(write(tmp_path, GOOD))
     assert resolve_token(s.stores[1]).get_secret_value() == "cred"
+
+
+@pytest.mark.parametrize(
+    ("store", "message"),
+    [
+        ('platform = "bigcommerce"\ntoken_env = "T"', "needs store_hash"),
+        ('platform = "squarespace"\ntoken_env = "T"\nstore_hash = "x"', "for bigcommerce stores only"),
+        ('platform = "squarespace"\ntoken_env = "T"\nwrite_mode = "relative"', "write_mode is fixed"),
+        ('platform = "bigcommerce"\ntoken_env = "T"\nstore_hash = "a/b"', "store_hash"),
+        ('platform = "saasignal"\ntoken_env = "T"\nwrite_mode = "sideways"', "write_mode"),
+    ],
+)
+def test_platform_specific_settings_are_checked(tmp_path, store, message):
+    """BigCommerce needs its store hash; options of one platform are refused on another."""
+    with pytest.raises(ConfigError, match=message):
+        load_settings(write(tmp_path, f'[[stores]]\nname = "s"\n{store}\n'))
+
+
+def test_bigcommerce_and_saasignal_settings_load(tmp_path):
+    """The documented BigCommerce and SaaSignal entries parse."""
+    s = load_settings(write(tmp_path, '[[stores]]\nname = "bc"\nplatform = "bigcommerce"\nstore_hash = "abc123"\n'
+                                      'token_env = "T"\nlocation_id = 2\nwrite_mode = "relative"\n'
+                                      'apply_lag_seconds = 5\n[[stores]]\nname = "ss"\nplatform = "saasignal"\n'
+                                      'token_env = "U"\n'))
+    assert s.stores[0].store_hash == "abc123" and s.stores[0].write_mode == "relative"
+    assert s.stores[1].write_mode == "absolute"
