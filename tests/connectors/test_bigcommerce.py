@@ -148,3 +148,16 @@ async def test_a_429_waits_for_x_retry_after(clock):
     conn, _ = make(sim, clock, location_id=1)
     obs, _ = await pull_all(conn)
     assert len(obs) == 3 and clock.t >= 15 and conn.client.throttled == 1
+
+
+def test_the_vendored_specs_are_the_shared_ones():
+    """tests/data/bigcommerce holds verbatim copies of shared/stores/specs (checked when shared/ is beside)."""
+    from pathlib import Path
+
+    from tests.support.openapi import SPECS
+
+    shared = Path(__file__).resolve().parents[3] / "shared" / "stores" / "specs"
+    if not shared.is_dir():
+        pytest.skip("shared/stores/specs is not beside this checkout")
+    for name in ("inventory.v3.yml", "locations.v3.yml", "product-variants_catalog.v3.yml"):
+        assert (SPECS / name).read_bytes() == (shared / name).read_bytes(), name
