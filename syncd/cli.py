@@ -83,6 +83,23 @@ def reconcile(
 
 
 @app.command()
+def run() -> None:
+    """Run the daemon: cycles on schedule, /healthz, /readyz and /metrics over HTTP."""
+    from .daemon import Daemon  # the daemon's imports are not needed by one-shot commands
+
+    settings = _settings()
+    try:
+        code = asyncio.run(Daemon(settings).serve())
+    except (LedgerError, SQLAlchemyError) as exc:
+        err.print(f"[bold red]ledger error:[/] {type(exc).__name__}: {str(exc).splitlines()[0]}", highlight=False)
+        raise typer.Exit(1) from None
+    except OSError as exc:
+        err.print(f"[bold red]cannot serve on {settings.daemon.listen}:[/] {exc}", highlight=False)
+        raise typer.Exit(1) from None
+    raise typer.Exit(code)
+
+
+@app.command()
 def version() -> None:
     """Print syncd's version."""
     print(__version__)

@@ -20,6 +20,7 @@ from .errors import ConfigError
 
 __all__ = [
     "DEFAULT_CONFIG",
+    "DaemonSettings",
     "LedgerSettings",
     "Platform",
     "Settings",
@@ -45,8 +46,28 @@ class SyncSettings(BaseModel):
     model_config = _FROZEN
 
     interval_seconds: int = Field(default=300, ge=1)
+    cron: str | None = None  # a crontab line ("*/5 * * * *"); replaces interval_seconds
+    jitter_seconds: int = Field(default=0, ge=0)
     initial: InitialPolicy = InitialPolicy.MIN
     master: str | None = None
+
+
+class DaemonSettings(BaseModel):
+    """``syncd run``: the HTTP endpoint and the shutdown budget."""
+
+    model_config = _FROZEN
+
+    listen: str = Field(default="127.0.0.1:8787", pattern=r"^[^\s:]+:[0-9]{1,5}$")
+    readiness_multiple: float = Field(default=3.0, gt=0)  # /readyz fails past this many intervals
+    shutdown_timeout_seconds: float = Field(default=30.0, ge=0)
+
+    @property
+    def host(self) -> str:
+        return self.listen.rsplit(":", 1)[0]
+
+    @property
+    def port(self) -> int:
+        return int(self.listen.rsplit(":", 1)[1])
 
 
 class StoreSettings(BaseModel):
@@ -93,6 +114,7 @@ class Settings(BaseSettings):
 
     ledger: LedgerSettings = LedgerSettings()
     sync: SyncSettings = SyncSettings()
+    daemon: DaemonSettings = DaemonSettings()
     stores: list[StoreSettings] = Field(default_factory=list)
 
     @model_validator(mode="after")
@@ -108,6 +130,8 @@ class Settings(BaseSettings):
             raise ValueError(f"sync.master {master!r} is not the name of a configured store")
         if self.sync.initial is InitialPolicy.MASTER and master is None:
             raise ValueError("sync.initial = 'master' needs sync.master")
+        if self.sync.cron is not None and len(self.sync.cron.split()) != 5:
+            raise ValueError("sync.cron must be a five-field crontab line, e.g. '*/5 * * * *'")
         return self
 
     @classmethod

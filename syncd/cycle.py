@@ -59,6 +59,7 @@ class CycleReport:
     delivery: DeliveryCounts = field(default_factory=DeliveryCounts)
     new_conflicts: list[Conflict] = field(default_factory=list)
     unresolved_before: list[OutboxEntry] = field(default_factory=list)
+    http: dict[StoreName, dict[str, int]] = field(default_factory=dict)  # store → retries, throttled
 
     @property
     def applied(self) -> int:

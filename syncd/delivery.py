@@ -8,8 +8,9 @@ exactly what it applied.
 
 from __future__ import annotations
 
+from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import structlog
 
@@ -30,6 +31,7 @@ class DeliveryCounts:
     deferred: int = 0
     unknown: int = 0
     settled: int = 0
+    by_store: dict[str, Counter[str]] = field(default_factory=lambda: defaultdict(Counter))
 
 
 class Delivery:
@@ -83,6 +85,8 @@ class Delivery:
         self.counts.deferred += len(deferred)
         self.counts.rejected += len(rejected)
         self.counts.unknown += len(unknown)
+        tally = self.counts.by_store[store]
+        tally.update(applied=len(applied), deferred=len(deferred), rejected=len(rejected), unknown=len(unknown))
         log.info("push.result", key=key, applied=len(applied), deferred=len(deferred),
                  rejected=len(rejected), unknown=len(unknown))
 

@@ -11,7 +11,7 @@ from .config import Settings
 from .connectors import capabilities_of, open_connectors
 from .core import Policy, StorePolicy
 from .cycle import CycleReport, CycleRunner
-from .http import Clock, RetryPolicy
+from .http import ApiClient, Clock, RetryPolicy
 from .ledger import Ledger, cycle_lock, make_engine, schema_exists, sqlite_path, upgrade
 
 __all__ = ["build_policy", "open_ledger", "reconcile_once"]
@@ -45,6 +45,7 @@ async def reconcile_once(
     transports: Mapping[str, httpx.AsyncBaseTransport] | None = None,
     retry: RetryPolicy | None = None,
     engine: Engine | None = None,
+    lock_timeout: float | None = None,
 ) -> CycleReport:
     """Run one cycle. A dry run creates and changes nothing, not even the ledger file."""
     policy = build_policy(settings)
@@ -54,8 +55,14 @@ async def reconcile_once(
             return await CycleRunner(ledger, policy, connectors, clock).run(dry_run=True)
         engine = engine or make_engine(settings.ledger.url)
         upgrade(engine)
-        async with cycle_lock(engine, settings.ledger.url, settings.ledger.lock_timeout_seconds):
-            return await CycleRunner(Ledger(engine), policy, connectors, clock).run()
+        timeout = settings.ledger.lock_timeout_seconds if lock_timeout is None else lock_timeout
+        async with cycle_lock(engine, settings.ledger.url, timeout):
+            report = await CycleRunner(Ledger(engine), policy, connectors, clock).run()
+        for name, conn in connectors.items():
+            client = getattr(conn, "client", None)
+            if isinstance(client, ApiClient):
+                report.http[name] = {"retries": client.retries, "throttled": client.throttled}
+        return report
 
 
 def _read_only_ledger(settings: Settings, engine: Engine | None) -> Ledger:

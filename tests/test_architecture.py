@@ -60,6 +60,8 @@ def test_core_is_pure(path):
         ("cycle", ("service", "cli", "config", "testing")),
         ("service", ("cli", "testing")),
         ("cli", ("testing",)),
+        ("daemon", ("cli", "testing")),
+        ("metrics", ("cli", "daemon", "testing")),
     ],
 )
 def test_imports_point_inward(layer, may_not_import):

@@ -1,0 +1,225 @@
+"""``syncd run``: cycles on a schedule, health and metrics over HTTP, clean shutdown.
+
+APScheduler 3.x (``AsyncIOScheduler``, in-memory job store rebuilt from the config at
+every start) runs one job: a cycle, first at start, then every ``sync.interval_seconds``
+(or on ``sync.cron``), never two at once, missed runs coalesced. All state is in the
+ledger. SIGTERM/SIGINT stop scheduling and let the cycle in flight finish (bounded by
+``daemon.shutdown_timeout_seconds``); a second signal cancels it at once — safe, since
+every step of a cycle is committed before the next (a cancelled write is settled by the
+next cycle like any unknown outcome).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+import time
+from collections.abc import Generator, Mapping
+from datetime import datetime, timedelta
+
+import httpx
+import structlog
+import uvicorn
+from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_MAX_INSTANCES, EVENT_JOB_MISSED, JobEvent
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.interval import IntervalTrigger
+from sqlalchemy import func, select, text
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.routing import Route
+
+from .config import Settings
+from .errors import LockNotHeld
+from .http import Clock, SystemClock
+from .ledger import Ledger, as_utc, make_engine, upgrade
+from .ledger.tables import ConflictRow, CycleRow
+from .metrics import Metrics
+from .service import reconcile_once
+from .systemd import SystemdNotifier
+
+__all__ = ["Daemon"]
+
+log = structlog.get_logger("syncd.daemon")
+
+
+class _Server(uvicorn.Server):
+    """uvicorn without its own signal handlers: the daemon owns SIGTERM and SIGINT."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Generator[None, None, None]:
+        yield
+
+
+class Daemon:
+    """One ``syncd run`` process. ``serve()`` returns the exit code."""
+
+    def __init__(self, settings: Settings, *, clock: Clock | None = None,
+                 transports: Mapping[str, httpx.AsyncBaseTransport] | None = None,
+                 notifier: SystemdNotifier | None = None) -> None:
+        self.settings = settings
+        self.clock = clock or SystemClock()
+        self.transports = transports
+        self.notifier = notifier or SystemdNotifier()
+        self.metrics = Metrics()
+        self.engine = make_engine(settings.ledger.url)
+        self.ledger = Ledger(self.engine)
+        self.started = time.monotonic()
+        self.stop = asyncio.Event()
+        self.forced = False
+        self.cycle_task: asyncio.Task[None] | None = None
+        self.last_status = "starting"
+
+    # --- the schedule ---------------------------------------------------------------------
+
+    def _trigger(self) -> IntervalTrigger | CronTrigger:
+        sync = self.settings.sync
+        jitter = sync.jitter_seconds or None
+        if sync.cron:
+            return CronTrigger.from_crontab(sync.cron, timezone="UTC")
+        return IntervalTrigger(seconds=sync.interval_seconds, jitter=jitter)
+
+    async def _job(self) -> None:
+        if self.stop.is_set():
+            return
+        self.cycle_task = asyncio.current_task()
+        began = time.monotonic()
+        try:
+            report = await reconcile_once(self.settings, self.clock, engine=self.engine,
+                                          transports=self.transports, lock_timeout=0)
+        except LockNotHeld:
+            self.metrics.cycles.labels("skipped_locked").inc()
+            log.info("cycle.skipped", reason="another replica holds the ledger lock")
+            return
+        except Exception as exc:  # a cycle's failure must not stop the daemon
+            self.metrics.cycles.labels("error").inc()
+            log.error("cycle.error", error=f"{type(exc).__name__}: {exc}")
+            return
+        finally:
+            self.cycle_task = None
+        self.metrics.observe(report, time.monotonic() - began, time.time())
+        self.metrics.set_open_conflicts(self._open_conflicts())
+        self.last_status = (f"cycle {report.cycle_id}: exit {report.exit_code}, {len(report.pulled)} store(s) "
+                            f"pulled, {report.applied} write(s) applied, {len(report.failed)} failed")
+        self.notifier.notify(f"STATUS={self.last_status}")
+
+    def _open_conflicts(self) -> dict[str, int]:
+        table = ConflictRow.__table__  # type: ignore[attr-defined]
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(table.c.kind, func.count()).where(table.c.status == "open")
+                                .group_by(table.c.kind))
+            return {kind: int(n) for kind, n in rows}
+
+    def _on_scheduler_event(self, event: JobEvent) -> None:
+        name = {EVENT_JOB_MISSED: "missed", EVENT_JOB_MAX_INSTANCES: "skipped_running",
+                EVENT_JOB_ERROR: "error"}.get(event.code, "other")
+        self.metrics.scheduler.labels(name).inc()
+
+    # --- HTTP -----------------------------------------------------------------------------
+
+    def app(self) -> Starlette:
+        return Starlette(routes=[
+            Route("/healthz", self._healthz), Route("/readyz", self._readyz), Route("/metrics", self._metrics),
+        ])
+
+    async def _healthz(self, request: Request) -> Response:
+        return PlainTextResponse("ok\n")
+
+    async def _readyz(self, request: Request) -> Response:
+        """Ready: the ledger answers, and a cycle finished within ``readiness_multiple``
+        intervals (by this replica or another), or the daemon is younger than that."""
+        window = self.settings.daemon.readiness_multiple * self.settings.sync.interval_seconds
+        try:
+            last = self._last_finished()
+        except Exception as exc:
+            return JSONResponse({"ready": False, "reason": f"ledger unreachable: {type(exc).__name__}"}, 503)
+        now = self.clock.wall()
+        if last is not None and (now - as_utc(last, now)) <= timedelta(seconds=window):
+            return JSONResponse({"ready": True, "last_cycle": as_utc(last, now).isoformat()})
+        if time.monotonic() - self.started <= window:
+            return JSONResponse({"ready": True, "last_cycle": None, "reason": "starting"})
+        return JSONResponse({"ready": False, "reason": f"no cycle finished in the last {window:g}s"}, 503)
+
+    def _last_finished(self) -> datetime | None:
+        table = CycleRow.__table__  # type: ignore[attr-defined]
+        with self.engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+            return conn.execute(select(func.max(table.c.finished_at))).scalar()
+
+    async def _metrics(self, request: Request) -> Response:
+        return Response(self.metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8")
+
+    # --- life cycle -----------------------------------------------------------------------
+
+    def _on_signal(self, signum: int) -> None:
+        if self.stop.is_set():
+            self.forced = True
+            log.warning("daemon.forced_stop", signal=signal.Signals(signum).name)
+            if self.cycle_task is not None:
+                self.cycle_task.cancel()
+            return
+        log.info("daemon.stopping", signal=signal.Signals(signum).name)
+        self.stop.set()
+
+    async def serve(self) -> int:
+        """Run until SIGTERM/SIGINT (or ``stop`` is set). Returns the process exit code."""
+        upgrade(self.engine)
+        loop = asyncio.get_running_loop()
+        daemon = self.settings.daemon
+        server = _Server(uvicorn.Config(self.app(), host=daemon.host, port=daemon.port, log_level="warning",
+                                        lifespan="off", access_log=False))
+        http_task = asyncio.create_task(server.serve())
+        while not server.started:
+            if http_task.done():
+                http_task.result()  # raises why it could not start (e.g. the port is taken)
+                raise RuntimeError(f"HTTP endpoint {daemon.listen} did not start")
+            await asyncio.sleep(0.02)
+        scheduler = AsyncIOScheduler(timezone="UTC")
+        scheduler.add_listener(self._on_scheduler_event, EVENT_JOB_MISSED | EVENT_JOB_MAX_INSTANCES | EVENT_JOB_ERROR)
+        scheduler.add_job(self._job, self._trigger(), id="cycle", max_instances=1, coalesce=True,
+                          misfire_grace_time=max(1, self.settings.sync.interval_seconds),
+                          next_run_time=datetime.now().astimezone())
+        scheduler.start()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, self._on_signal, signum)
+        watchdog = asyncio.create_task(self._watchdog())
+        self.notifier.notify("READY=1", f"STATUS=serving on {daemon.listen}")
+        log.info("daemon.ready", listen=daemon.listen, interval=self.settings.sync.interval_seconds,
+                 cron=self.settings.sync.cron)
+        try:
+            await self.stop.wait()
+            self.notifier.notify("STOPPING=1", "STATUS=stopping: finishing the cycle in flight")
+            scheduler.pause()  # no new runs; shutdown() would cancel the one in flight, so drain first
+            await self._drain()
+            scheduler.shutdown(wait=False)
+        finally:
+            watchdog.cancel()
+            for signum in (signal.SIGTERM, signal.SIGINT):
+                loop.remove_signal_handler(signum)
+            server.should_exit = True
+            await http_task
+            self.engine.dispose()
+        log.info("daemon.stopped", forced=self.forced)
+        return 1 if self.forced else 0
+
+    async def _drain(self) -> None:
+        task = self.cycle_task
+        if task is None or task.done():
+            return
+        log.info("daemon.draining", timeout=self.settings.daemon.shutdown_timeout_seconds)
+        done, _ = await asyncio.wait({task}, timeout=self.settings.daemon.shutdown_timeout_seconds)
+        if not done:
+            log.warning("daemon.drain_timeout")
+            self.forced = True
+            task.cancel()
+            await asyncio.wait({task}, timeout=5)
+
+    async def _watchdog(self) -> None:
+        interval = self.notifier.watchdog_interval
+        if interval is None:
+            return
+        while True:
+            self.notifier.notify("WATCHDOG=1")
+            await asyncio.sleep(interval)
