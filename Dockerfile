@@ -1,4 +1,6 @@
-# syncd runtime image (finished by the deployment issue; kept simple and conventional).
+# syncd runtime image: `syncd run` as a non-root user, the SQLite ledger (if used) in a volume.
+# Build: docker build -t syncd .   Run: see README "Container".
+
 FROM python:3.11-slim AS build
 WORKDIR /src
 COPY pyproject.toml README.md ./
@@ -6,13 +8,24 @@ COPY syncd ./syncd
 RUN pip wheel --no-cache-dir --wheel-dir /wheels .
 
 FROM python:3.11-slim
-RUN useradd --system --uid 10001 --home /var/lib/syncd syncd && mkdir -p /var/lib/syncd && chown syncd /var/lib/syncd
+ENV PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1 \
+    SYNCD_CONFIG=/etc/syncd/syncd.toml \
+    SYNCD_LEDGER__URL=sqlite:////var/lib/syncd/syncd.db \
+    SYNCD_DAEMON__LISTEN=0.0.0.0:8787
+RUN useradd --system --uid 10001 --home-dir /var/lib/syncd --shell /usr/sbin/nologin syncd \
+    && mkdir -p /var/lib/syncd /etc/syncd && chown syncd /var/lib/syncd
 COPY --from=build /wheels /wheels
-RUN pip install --no-cache-dir /wheels/*.whl && rm -rf /wheels \
-    && python -c "import shutil, syncd, pathlib; shutil.rmtree(pathlib.Path(syncd.__file__).parent / 'testing')"
+# The simulators (syncd/testing) are for tests and the demo only: not in the image.
+RUN pip install /wheels/*.whl && rm -rf /wheels \
+    && python -c "import pathlib, shutil, syncd; shutil.rmtree(pathlib.Path(syncd.__file__).parent / 'testing')"
 USER syncd
 WORKDIR /var/lib/syncd
 VOLUME ["/var/lib/syncd"]
-ENV SYNCD_CONFIG=/etc/syncd/syncd.toml SYNCD_LEDGER__URL=sqlite:////var/lib/syncd/syncd.db
+EXPOSE 8787
+HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
+    CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8787/healthz', timeout=4)"]
+STOPSIGNAL SIGTERM
+# Exec form: syncd is PID 1 and receives SIGTERM itself (it drains the cycle in flight).
 ENTRYPOINT ["syncd"]
-CMD ["reconcile"]
+CMD ["run"]

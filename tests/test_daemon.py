@@ -6,6 +6,7 @@ Everything talks to 127.0.0.1 only; every wait is bounded.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import os
 import signal
 import socket
@@ -28,7 +29,7 @@ from syncd.ledger import make_engine
 from syncd.ledger.tables import CycleRow, OutboxRow
 from syncd.systemd import SystemdNotifier
 from syncd.testing.pool import SquarespacePool
-from syncd.testing.serve import _free_port, serve
+from syncd.testing.serve import free_port, serve
 
 STOCK = {"north": {"OIL": 10, "TEA": 5}, "south": {"OIL": 10, "TEA": 5}}
 
@@ -58,7 +59,7 @@ async def test_the_daemon_runs_cycles_on_schedule_and_serves_its_endpoints(tmp_p
     for k, v in pool.env().items():
         monkeypatch.setenv(k, v)
     pool["south"].sell("OIL", 3)
-    port = _free_port()
+    port = free_port()
     daemon = Daemon(settings_for(pool, f"sqlite:///{tmp_path}/l.db", port), transports=pool.transports(),
                     notifier=SystemdNotifier({}))
     task = asyncio.create_task(daemon.serve())
@@ -149,7 +150,7 @@ def test_syncd_run_notifies_systemd_and_stops_cleanly_mid_write(tmp_path, notify
         release.wait(5)
 
     with serve(pool["north"].app) as north, serve(pool["south"].app) as south:
-        port = _free_port()
+        port = free_port()
         settings = settings_for(pool, f"sqlite:///{tmp_path}/l.db", port, {"north": north, "south": south})
         write_config(tmp_path / "syncd.toml", settings)
         proc = start(tmp_path / "syncd.toml", {**pool.env(), "NOTIFY_SOCKET": notify.path,
@@ -190,7 +191,7 @@ def test_replicas_on_postgresql_never_overlap_and_take_over(ledger_url, tmp_path
     with serve(pool["north"].app) as north, serve(pool["south"].app) as south:
         procs = []
         for i in range(2):
-            settings = settings_for(pool, ledger_url, _free_port(), {"north": north, "south": south})
+            settings = settings_for(pool, ledger_url, free_port(), {"north": north, "south": south})
             write_config(tmp_path / f"r{i}.toml", settings)
             procs.append(start(tmp_path / f"r{i}.toml", pool.env()))
         engine = make_engine(ledger_url)
@@ -222,5 +223,5 @@ def test_replicas_on_postgresql_never_overlap_and_take_over(ledger_url, tmp_path
                 except subprocess.TimeoutExpired:
                     p.kill()
         rows = finished()
-        for a, b in zip(rows, rows[1:], strict=False):
+        for a, b in itertools.pairwise(rows):
             assert a[1] <= b[0], f"cycles overlap: {a} and {b}"

@@ -11,10 +11,10 @@ from typing import Any
 
 import uvicorn
 
-__all__ = ["serve"]
+__all__ = ["free_port", "serve"]
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
@@ -23,7 +23,7 @@ def _free_port() -> int:
 @contextlib.contextmanager
 def serve(app: Any, port: int | None = None) -> Iterator[str]:
     """Run ``app`` on 127.0.0.1 until the block ends; yields its base URL."""
-    port = port or _free_port()
+    port = port or free_port()
     config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
