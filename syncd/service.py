@@ -57,7 +57,9 @@ async def reconcile_once(
         upgrade(engine)
         timeout = settings.ledger.lock_timeout_seconds if lock_timeout is None else lock_timeout
         async with cycle_lock(engine, settings.ledger.url, timeout):
-            report = await CycleRunner(Ledger(engine), policy, connectors, clock).run()
+            ledger = Ledger(engine)
+            ledger.claim_epoch()
+            report = await CycleRunner(ledger, policy, connectors, clock).run()
         for name, conn in connectors.items():
             client = getattr(conn, "client", None)
             if isinstance(client, ApiClient):

@@ -84,3 +84,24 @@ async def test_the_lock_is_handed_over_to_a_waiter(engine, ledger_url):
 
     await asyncio.gather(holder(), waiter())
     assert order == ["held", "released", "acquired"]
+
+
+def test_a_replica_that_lost_the_lock_cannot_write(engine, ledger):
+    """Fencing: once another cycle claims a newer epoch, the old holder's writes fail
+    with LockNotHeld and change nothing."""
+    from syncd.errors import LockNotHeld
+    from syncd.ledger import Ledger
+
+    paused = ledger
+    paused.claim_epoch()
+    cycle_id = paused.start_cycle(NOW)
+    newer = Ledger(engine)
+    newer.claim_epoch()
+    snap = paused.load_snapshot()
+    plan = plan_cycle(snap, [_pull("a", 3), _pull("b", 3)],
+                      Policy(stores={"a": StorePolicy(), "b": StorePolicy()}, initial=InitialPolicy.MIN))
+    with pytest.raises(LockNotHeld, match="stale"):
+        paused.record(cycle_id, snap, plan, [], NOW)
+    assert newer.load_snapshot().available == {}
+    newer.record(newer.start_cycle(NOW), snap, plan, [], NOW)
+    assert len(newer.load_snapshot().available) == 3

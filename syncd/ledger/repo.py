@@ -6,8 +6,9 @@ every outbox status change is committed before the next step of the write it tra
 
 from __future__ import annotations
 
+import contextlib
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
@@ -16,12 +17,14 @@ from sqlalchemy import CursorResult, Engine, Row, bindparam, delete, func, inser
 from sqlalchemy.orm import Session
 
 from ..core import Adjustment, CatalogEntry, Conflict, ItemState, Plan, Snapshot, StoreName, WriteMode
+from ..errors import LockNotHeld
 from .conflicts import record_conflicts, sync_state_conflicts
 from .tables import (
     UNRESOLVED,
     CatalogRow,
     ConflictRow,
     CycleRow,
+    FenceRow,
     JournalRow,
     OutboxRow,
     OutboxStatus,
@@ -39,6 +42,7 @@ OUTBOX = OutboxRow.__table__  # type: ignore[attr-defined]
 CYCLE = CycleRow.__table__  # type: ignore[attr-defined]
 CONFLICT = ConflictRow.__table__  # type: ignore[attr-defined]
 CATALOG = CatalogRow.__table__  # type: ignore[attr-defined]
+FENCE = FenceRow.__table__  # type: ignore[attr-defined]
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,10 +86,38 @@ class CycleCounts:
 
 
 class Ledger:
-    """Reads and writes the ledger tables. Construct with an engine whose schema is current."""
+    """Reads and writes the ledger tables. Construct with an engine whose schema is current.
+
+    After ``claim_epoch()`` (done right after taking the cycle lock), every write
+    transaction first checks that the fencing epoch is still this ledger's: a replica
+    that lost its lock while paused gets ``LockNotHeld`` instead of writing.
+    """
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        self.epoch: int | None = None
+
+    def claim_epoch(self) -> int:
+        """Take the next fencing epoch: from now on, holders of older epochs cannot write."""
+        with Session(self.engine) as s, s.begin():
+            s.execute(update(FENCE).where(FENCE.c.id == 1).values(epoch=FENCE.c.epoch + 1))
+            self.epoch = int(s.execute(select(FENCE.c.epoch).where(FENCE.c.id == 1)).scalar_one())
+        return self.epoch
+
+    @contextlib.contextmanager
+    def _tx(self) -> Iterator[Session]:
+        """A write transaction, fenced: on PostgreSQL the fence row is share-locked, so a
+        replica claiming a new epoch waits until this transaction is over."""
+        with Session(self.engine) as s, s.begin():
+            if self.epoch is not None:
+                q = select(FENCE.c.epoch).where(FENCE.c.id == 1)
+                if self.engine.dialect.name == "postgresql":
+                    q = q.with_for_update(read=True)
+                current = s.execute(q).scalar_one()
+                if current != self.epoch:
+                    raise LockNotHeld(f"this cycle's fencing epoch {self.epoch} is stale (now {current}): "
+                                      "another syncd took over the ledger")
+            yield s
 
     # --- reads --------------------------------------------------------------------------
 
@@ -134,7 +166,7 @@ class Ledger:
         if not entries:
             return
         refs = [e.ref for e in entries]
-        with Session(self.engine) as s, s.begin():
+        with self._tx() as s:
             for i in range(0, len(refs), 500):
                 s.execute(delete(CATALOG).where(CATALOG.c.store == store, CATALOG.c.ref.in_(refs[i:i + 500])))
             s.execute(insert(CATALOG), [{"store": store, "ref": e.ref, "sku": e.sku, "tracked": e.tracked,
@@ -152,7 +184,7 @@ class Ledger:
     # --- cycle bookkeeping --------------------------------------------------------------
 
     def start_cycle(self, now: datetime) -> int:
-        with Session(self.engine) as s, s.begin():
+        with self._tx() as s:
             zero = dict.fromkeys(("stores_pulled", "stores_failed", "observations", "journal_rows",
                                   "writes_planned", "writes_applied", "writes_rejected",
                                   "writes_unknown", "conflicts"), 0)
@@ -163,7 +195,7 @@ class Ledger:
 
     def finish_cycle(self, cycle_id: int, counts: CycleCounts, now: datetime) -> None:
         values = {k: getattr(counts, k) for k in CycleCounts.__dataclass_fields__}
-        with Session(self.engine) as s, s.begin():
+        with self._tx() as s:
             s.execute(update(CYCLE).where(CYCLE.c.id == cycle_id).values(finished_at=now, **values))
 
     # --- the record transaction ---------------------------------------------------------
@@ -174,7 +206,7 @@ class Ledger:
         """Record a plan in one transaction: journal, available, expected, removed pairs,
         the outbox (each batch with its key, before anything is sent) and conflicts.
         Only what changed is written. Returns the outbox entries and new conflicts."""
-        with Session(self.engine) as s, s.begin():
+        with self._tx() as s:
             if plan.journal:
                 s.execute(insert(JOURNAL), [
                     {"cycle_id": cycle_id, "sku": e.sku, "store": e.store, "delta": e.delta,
@@ -260,7 +292,7 @@ class Ledger:
                     for e in entries if e.adjustment.mode is WriteMode.ABSOLUTE]
         where = (ITEM.c.store == bindparam("b_store"), ITEM.c.sku == bindparam("b_sku"),
                  ITEM.c.expected.is_not(None))
-        with Session(self.engine) as s, s.begin():
+        with self._tx() as s:
             if relative:
                 s.execute(update(ITEM).where(*where).values(expected=ITEM.c.expected + bindparam("b_delta")), relative)
             if absolute:
@@ -270,7 +302,7 @@ class Ledger:
     def mark_rejected(self, entries: Sequence[OutboxEntry], error: str, now: datetime,
                       conflicts: Iterable[Conflict] = (), cycle_id: int | None = None) -> None:
         """The store refused the write: nothing applied; ``expected`` stays as pulled."""
-        with Session(self.engine) as s, s.begin():
+        with self._tx() as s:
             self._status(s, entries, OutboxStatus.REJECTED, now, error=error)
             if cycle_id is not None:
                 record_conflicts(s, cycle_id, conflicts, now)
@@ -286,14 +318,14 @@ class Ledger:
 
     def rekey(self, entries: Sequence[OutboxEntry], key: str, now: datetime) -> list[OutboxEntry]:
         """Give never-applied rows a new request key (a split batch is a new request)."""
-        with Session(self.engine) as s, s.begin():
+        with self._tx() as s:
             s.execute(update(OUTBOX).where(OUTBOX.c.id.in_([e.id for e in entries]))
                       .values(request_key=key, status=str(OutboxStatus.PENDING), updated_at=now))
         return self._entries([e.id for e in entries])
 
     def _set(self, entries: Sequence[OutboxEntry], status: OutboxStatus, now: datetime,
              error: str | None = None, attempt: bool = False) -> None:
-        with Session(self.engine) as s, s.begin():
+        with self._tx() as s:
             self._status(s, entries, status, now, error=error, attempt=attempt)
 
     @staticmethod
@@ -309,7 +341,7 @@ class Ledger:
             s.execute(update(OUTBOX).where(OUTBOX.c.id.in_(ids[i:i + 500])).values(**values))
 
     def add_conflicts(self, cycle_id: int, conflicts: Iterable[Conflict], now: datetime) -> list[Conflict]:
-        with Session(self.engine) as s, s.begin():
+        with self._tx() as s:
             return record_conflicts(s, cycle_id, conflicts, now)
 
 

@@ -6,6 +6,7 @@
     outbox      every planned write, its request key and its life cycle
     conflict    everything the rules could not resolve; standing ones open until cleared
     catalog     per store: what a SKU-less reference (product/variant) maps to
+    fence       the fencing epoch of the cycle holding the ledger lock
     cycle       one row per cycle: start, end, outcome, counts
 """
 
@@ -21,6 +22,7 @@ __all__ = [
     "CatalogRow",
     "ConflictRow",
     "CycleRow",
+    "FenceRow",
     "JournalRow",
     "OutboxRow",
     "OutboxStatus",
@@ -165,3 +167,12 @@ class CatalogRow(SQLModel, table=True):
     sku: str | None = Field(default=None, sa_column=Column(String(255), nullable=True))
     tracked: bool = Field(sa_column=Column(Boolean, nullable=False))
     refreshed_at: datetime = Field(sa_column=_ts())
+
+
+class FenceRow(SQLModel, table=True):
+    """One row: the epoch of the cycle that holds the ledger lock."""
+
+    __tablename__ = "fence"
+
+    id: int = Field(sa_column=Column(Integer, primary_key=True, autoincrement=False))
+    epoch: int = Field(sa_column=Column(BigInteger, nullable=False))
