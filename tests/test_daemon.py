@@ -182,15 +182,16 @@ def test_syncd_run_notifies_systemd_and_stops_cleanly_mid_write(tmp_path, notify
 
 
 @pytest.mark.pg
-def test_replicas_on_postgresql_never_overlap_and_take_over(ledger_url, tmp_path):
-    """Two `syncd run` replicas on one PostgreSQL ledger: cycles never overlap; when the
-    working one is killed, the other keeps cycling within an interval or two."""
+@pytest.mark.parametrize("replicas", [2, 3])
+def test_replicas_on_postgresql_never_overlap_and_take_over(ledger_url, tmp_path, replicas):
+    """Two or three `syncd run` replicas on one PostgreSQL ledger: cycles never overlap;
+    when one is killed, the others keep cycling within an interval or two."""
     if not ledger_url.startswith("postgresql"):
         pytest.skip("replicas share a PostgreSQL ledger")
     pool = SquarespacePool(STOCK)
     with serve(pool["north"].app) as north, serve(pool["south"].app) as south:
         procs = []
-        for i in range(2):
+        for i in range(replicas):
             settings = settings_for(pool, ledger_url, free_port(), {"north": north, "south": south})
             write_config(tmp_path / f"r{i}.toml", settings)
             procs.append(start(tmp_path / f"r{i}.toml", pool.env()))
@@ -225,3 +226,55 @@ def test_replicas_on_postgresql_never_overlap_and_take_over(ledger_url, tmp_path
         rows = finished()
         for a, b in itertools.pairwise(rows):
             assert a[1] <= b[0], f"cycles overlap: {a} and {b}"
+
+
+def test_a_second_signal_exits_at_once_and_the_next_run_settles_the_write(tmp_path, notify):
+    """SIGTERM twice during a write: exit 1 without waiting; the interrupted write stays in
+    flight in the ledger, and the next `syncd reconcile` resends it under its key — the
+    store applies it once."""
+    pool = SquarespacePool(STOCK)
+    in_write, release = threading.Event(), threading.Event()
+
+    def slow_write(sim: object) -> None:
+        in_write.set()
+        release.wait(10)
+
+    with serve(pool["north"].app) as north, serve(pool["south"].app) as south:
+        settings = settings_for(pool, f"sqlite:///{tmp_path}/l.db", free_port(), {"north": north, "south": south})
+        write_config(tmp_path / "syncd.toml", settings)
+        pool["south"].before_write.append(slow_write)
+        pool["north"].sell("TEA", 1)
+        proc = start(tmp_path / "syncd.toml", {**pool.env(), "NOTIFY_SOCKET": notify.path})
+        try:
+            assert in_write.wait(20), "the daemon never wrote"
+            proc.send_signal(signal.SIGTERM)
+            time.sleep(0.3)
+            proc.send_signal(signal.SIGTERM)
+            assert proc.wait(timeout=10) == 1
+        finally:
+            release.set()
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait(5)
+        time.sleep(0.3)  # the store finishes applying the write nobody waits for any more
+        engine = make_engine(settings.ledger.url)
+        with engine.connect() as conn:
+            rows = list(conn.execute(select(OutboxRow.__table__.c.status)))  # type: ignore[attr-defined]
+        assert [r[0] for r in rows] == ["in_flight"]
+        pool["south"].before_write.clear()
+        env = {k: v for k, v in os.environ.items() if not k.startswith("SYNCD_TEST_TOKEN")} | pool.env()
+        again = subprocess.run([sys.executable, "-m", "syncd", "--config", str(tmp_path / "syncd.toml"),
+                                "reconcile", "--json"], env=env, capture_output=True, text=True, timeout=60)
+        assert again.returncode == 0, again.stderr
+    assert pool.quantities("TEA") == {"north": 4, "south": 4}
+    assert all(n == 1 for n in pool["south"].applied_keys.values())
+
+
+def test_a_cron_schedule_replaces_the_interval():
+    """sync.cron builds a crontab trigger."""
+    from apscheduler.triggers.cron import CronTrigger
+
+    pool = SquarespacePool(STOCK)
+    base = pool.settings("sqlite://")
+    settings = Settings(ledger=base.ledger, sync={"cron": "*/5 * * * *"}, stores=base.stores)
+    assert isinstance(Daemon(settings, notifier=SystemdNotifier({}))._trigger(), CronTrigger)
