@@ -47,6 +47,9 @@ class SyncSettings(BaseModel):
 
     interval_seconds: int = Field(default=300, ge=1)
     cron: str | None = None  # a crontab line ("*/5 * * * *"); replaces interval_seconds
+    max_change_per_cycle: int | None = Field(default=10_000, ge=1)  # safety rail per SKU; None: off
+    circuit_failures: int = Field(default=5, ge=1)  # failed cycles in a row before a store is skipped
+    circuit_cooldown_seconds: int = Field(default=900, ge=0)
     jitter_seconds: int = Field(default=0, ge=0)
     initial: InitialPolicy = InitialPolicy.MIN
     master: str | None = None

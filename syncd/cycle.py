@@ -34,7 +34,7 @@ from .core import (
 from .delivery import Delivery, DeliveryCounts
 from .errors import StoreError
 from .http import Clock
-from .ledger import Batch, CycleCounts, Ledger, OutboxEntry, as_utc
+from .ledger import Batch, Breaker, CycleCounts, Ledger, OutboxEntry, as_utc
 
 __all__ = ["CATALOG_TTL", "CycleReport", "CycleRunner", "new_key"]
 
@@ -98,12 +98,15 @@ class CycleRunner:
         connectors: Mapping[StoreName, Connector],
         clock: Clock,
         key_factory: Callable[[], str] = new_key,
+        breaker: Breaker | None = None,
     ) -> None:
         self.ledger = ledger
         self.policy = policy
         self.connectors = connectors
         self.clock = clock
         self.new_key = key_factory
+        self.breaker = breaker or Breaker()
+        self.skipped: set[StoreName] = set()
 
     async def run(self, *, dry_run: bool = False) -> CycleReport:
         if dry_run:
@@ -123,7 +126,16 @@ class CycleRunner:
         return report
 
     async def _run(self, report: CycleReport, delivery: Delivery) -> None:
-        pulls = await asyncio.gather(*(self._settle_and_pull(n, report, delivery) for n in self.connectors))
+        health, now = self.ledger.health(), self.clock.wall()
+        for store in self.connectors:
+            if self.breaker.is_open(health.get(store), now):
+                h = health[store]
+                report.failed[store] = (f"skipped: circuit open until {h.open_until} after "
+                                        f"{h.consecutive_failures} failed cycles in a row ({h.last_error})")
+                self.skipped.add(store)
+                log.warning("store.circuit_open", store=store, until=str(h.open_until))
+        pulls = await asyncio.gather(*(self._settle_and_pull(n, report, delivery) for n in self.connectors
+                                       if n not in self.skipped))
         snapshot = self.ledger.load_snapshot()
         plan = plan_cycle(snapshot, [p for p in pulls if p is not None], self.policy)
         report.plan = plan
@@ -158,7 +170,17 @@ class CycleRunner:
             conflicts=len(report.new_conflicts),
             error=error,
         )
-        self.ledger.finish_cycle(report.cycle_id, counts, self.clock.wall())
+        now = self.clock.wall()
+        health = self.ledger.health()
+        results = {s: report.failed.get(s) for s in self.connectors if s not in self.skipped}
+        if error is not None:
+            results = {}  # the cycle itself failed: say nothing about the stores
+        updated = {s: self.breaker.after(health.get(s), s, e, now) for s, e in results.items()}
+        for store, h in updated.items():
+            if h.open_until is not None and not self.breaker.is_open(health.get(store), now):
+                log.error("store.circuit_opened", store=store, failures=h.consecutive_failures,
+                          until=h.open_until.isoformat(), error=h.last_error)
+        self.ledger.finish_cycle(report.cycle_id, counts, now, updated)
         log.info("cycle.end", outcome=counts.outcome, exit_code=counts.exit_code,
                  pulled=len(report.pulled), failed=sorted(report.failed), applied=report.applied,
                  deferred=report.deferred, rejected=report.rejected, unknown=report.unknown)

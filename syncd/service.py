@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import timedelta
 
 import httpx
 from sqlalchemy import Engine
@@ -12,7 +13,7 @@ from .connectors import capabilities_of, open_connectors
 from .core import Policy, StorePolicy
 from .cycle import CycleReport, CycleRunner
 from .http import ApiClient, Clock, RetryPolicy
-from .ledger import Ledger, cycle_lock, make_engine, schema_exists, sqlite_path, upgrade
+from .ledger import Breaker, Ledger, cycle_lock, make_engine, schema_exists, sqlite_path, upgrade
 
 __all__ = ["build_policy", "open_ledger", "reconcile_once"]
 
@@ -26,6 +27,7 @@ def build_policy(settings: Settings) -> Policy:
         },
         initial=settings.sync.initial,
         master=settings.sync.master,
+        max_change=settings.sync.max_change_per_cycle,
     )
 
 
@@ -59,7 +61,8 @@ async def reconcile_once(
         async with cycle_lock(engine, settings.ledger.url, timeout):
             ledger = Ledger(engine)
             ledger.claim_epoch()
-            report = await CycleRunner(ledger, policy, connectors, clock).run()
+            breaker = Breaker(settings.sync.circuit_failures, timedelta(seconds=settings.sync.circuit_cooldown_seconds))
+            report = await CycleRunner(ledger, policy, connectors, clock, breaker=breaker).run()
         for name, conn in connectors.items():
             client = getattr(conn, "client", None)
             if isinstance(client, ApiClient):

@@ -80,6 +80,7 @@ class ConflictKind(StrEnum):
     BAD_DATA = "bad_data"
     UNKNOWN_OUTCOME = "unknown_outcome"
     WRITE_REJECTED = "write_rejected"
+    CHANGE_CAP = "change_cap"
 
 
 STATE_CONFLICTS = frozenset(
@@ -89,6 +90,7 @@ STATE_CONFLICTS = frozenset(
         ConflictKind.TRACKING_MISMATCH,
         ConflictKind.MISSING,
         ConflictKind.UNMAPPED,
+        ConflictKind.CHANGE_CAP,
     }
 )
 """Conflicts that describe a standing condition: reported once while it lasts, closed
@@ -175,6 +177,7 @@ class Policy:
     stores: Mapping[StoreName, StorePolicy]
     initial: InitialPolicy = InitialPolicy.MIN
     master: StoreName | None = None
+    max_change: int | None = None  # safety rail: Σ|delta| of one SKU in one cycle
 
 
 @dataclass(frozen=True, slots=True)

@@ -206,10 +206,36 @@ def _first_sight(
     _plan_writes(sku, seed, fresh, policy, out)
 
 
+def _over_the_cap(sku: Sku, fresh: Mapping[StoreName, Observation], snapshot: Snapshot,
+                  policy: Policy) -> Conflict | None:
+    """Safety rail: a SKU that moved more than ``max_change`` units in one cycle (summed
+    over stores) is held for a human — a store answering garbage zeros must not empty the
+    pool. Nothing about it is absorbed or written until the cap is raised or it clears."""
+    if policy.max_change is None:
+        return None
+    moves = {}
+    for store, obs in fresh.items():
+        prev = snapshot.items.get((store, sku))
+        if prev is not None and prev.expected is not None and obs.quantity is not None \
+                and prev.remote_id == obs.remote_id and obs.quantity != prev.expected:
+            moves[store] = obs.quantity - prev.expected
+    total = sum(abs(d) for d in moves.values())
+    if total <= policy.max_change:
+        return None
+    return Conflict(kind=ConflictKind.CHANGE_CAP, store=None, sku=sku,
+                    message=f"moved {total} units in one cycle (cap {policy.max_change}); held, nothing written",
+                    data={"changes": dict(sorted(moves.items())), "cap": policy.max_change})
+
+
 def _known_sku(
     sku: Sku, snapshot: Snapshot, index: _Index, policy: Policy, out: _Builder
 ) -> None:
     fresh = _fresh(sku, index)
+    held = _over_the_cap(sku, fresh, snapshot, policy)
+    if held is not None:
+        out.conflicts.append(held)
+        out.skipped.add(sku)
+        return
     available = snapshot.available[sku]
     for store, obs in sorted(fresh.items()):
         available = _absorb(obs, snapshot.items.get((store, sku)), available, policy, out)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import contextlib
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from ..core import Adjustment, CatalogEntry, Conflict, ItemState, Plan, Snapshot, StoreName, WriteMode
 from ..errors import LockNotHeld
 from .conflicts import record_conflicts, sync_state_conflicts
+from .health import StoreHealth, load_health, save_health
 from .tables import (
     UNRESOLVED,
     CatalogRow,
@@ -193,10 +194,16 @@ class Ledger:
             assert key is not None
             return int(key[0])
 
-    def finish_cycle(self, cycle_id: int, counts: CycleCounts, now: datetime) -> None:
+    def finish_cycle(self, cycle_id: int, counts: CycleCounts, now: datetime,
+                     health: Mapping[str, StoreHealth] | None = None) -> None:
+        """Close the cycle's row and record each store's health, in one transaction."""
         values = {k: getattr(counts, k) for k in CycleCounts.__dataclass_fields__}
         with self._tx() as s:
             s.execute(update(CYCLE).where(CYCLE.c.id == cycle_id).values(finished_at=now, **values))
+            save_health(s, health or {})
+
+    def health(self) -> dict[str, StoreHealth]:
+        return load_health(self.engine)
 
     # --- the record transaction ---------------------------------------------------------
 

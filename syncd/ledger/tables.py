@@ -7,6 +7,7 @@
     conflict    everything the rules could not resolve; standing ones open until cleared
     catalog     per store: what a SKU-less reference (product/variant) maps to
     fence       the fencing epoch of the cycle holding the ledger lock
+    store_health  failures in a row per store; the circuit breaker's open-until time
     cycle       one row per cycle: start, end, outcome, counts
 """
 
@@ -27,6 +28,7 @@ __all__ = [
     "OutboxRow",
     "OutboxStatus",
     "SkuRow",
+    "StoreHealthRow",
     "StoreItemRow",
     "metadata",
 ]
@@ -176,3 +178,15 @@ class FenceRow(SQLModel, table=True):
 
     id: int = Field(sa_column=Column(Integer, primary_key=True, autoincrement=False))
     epoch: int = Field(sa_column=Column(BigInteger, nullable=False))
+
+
+class StoreHealthRow(SQLModel, table=True):
+    """Per store: failures in a row, and until when the circuit breaker skips it."""
+
+    __tablename__ = "store_health"
+
+    store: str = Field(sa_column=Column(String(100), primary_key=True))
+    consecutive_failures: int = Field(sa_column=Column(Integer, nullable=False))
+    open_until: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+    last_error: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    last_success_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))

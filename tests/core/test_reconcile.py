@@ -333,3 +333,25 @@ def test_steady_cycle_plans_nothing():
     plan = plan_cycle(before, [pull(s, ("X", 3), ("Y", 0)) for s in STORES], policy())
     assert plan.journal == () and plan.items == {} and plan.available == {}
     assert plan.adjustments == () and plan.removed == frozenset()
+
+
+# --- Safety rail ------------------------------------------------------------------------
+
+
+def test_a_sku_moving_more_than_the_cap_is_held_untouched():
+    """A store answering garbage zeros: over the cap, nothing absorbed, nothing written."""
+    before = snap({"X": 500}, a={"X": 500}, b={"X": 500}, c={"X": 500})
+    capped = Policy(stores={s: StorePolicy() for s in STORES}, max_change=100)
+    plan = plan_cycle(before, [pull("a", ("X", 0)), pull("b", ("X", 500)), pull("c", ("X", 500))], capped)
+    assert kinds(plan) == [(ConflictKind.CHANGE_CAP, None, "X")]
+    assert plan.conflicts[0].data["changes"] == {"a": -500}
+    assert plan.journal == () and plan.items == {} and plan.adjustments == () and "X" in plan.skipped
+
+
+def test_changes_within_the_cap_go_through():
+    """Σ|delta| = 100 with a cap of 100 is a normal cycle."""
+    before = snap({"X": 500}, a={"X": 500}, b={"X": 500}, c={"X": 500})
+    capped = Policy(stores={s: StorePolicy() for s in STORES}, max_change=100)
+    plan = plan_cycle(before, [pull("a", ("X", 450)), pull("b", ("X", 550)), pull("c", ("X", 500))], capped)
+    assert [(e.store, e.delta) for e in plan.journal] == [("a", -50), ("b", 50)]
+    assert kinds(plan) == [] and "X" not in plan.skipped

@@ -281,3 +281,24 @@ async def test_an_unknown_write_past_key_retention_is_settled_by_reading(
     assert ledger.load_snapshot().available["SALT"] == available_after
     assert converged(pool, "SALT") == available_after
     assert_conserved(ledger)
+
+
+async def test_a_failing_store_is_skipped_for_a_cooling_period_and_comes_back(pool, engine, ledger, clock):
+    """Circuit breaker: after 3 failed cycles in a row the store is not even asked for a
+    cooling period (reported, exit 1); the others keep syncing; then it is tried again."""
+    await run(pool, engine, clock)
+    breaker = {"circuit_failures": 3, "circuit_cooldown_seconds": 600}
+    pool["east"].faults.add("GET", "/1.0/commerce/inventory", "status", status=503, times=1000)
+    for _ in range(3):
+        assert (await run(pool, engine, clock, **breaker)).failed.keys() == {"east"}
+    asked = pool["east"].requests["GET /1.0/commerce/inventory"]
+    pool["north"].sell("OIL", 1)
+    report = await run(pool, engine, clock, **breaker)
+    assert "circuit open" in report.failed["east"] and report.exit_code == 1
+    assert pool["east"].requests["GET /1.0/commerce/inventory"] == asked  # not asked at all
+    assert pool["south"].quantity("OIL") == 9  # the others go on
+    pool["east"].faults.clear()
+    clock.advance(601)
+    report = await run(pool, engine, clock, **breaker)
+    assert report.exit_code == 0 and converged(pool, "OIL") == 9
+    assert ledger.health()["east"].consecutive_failures == 0
