@@ -8,6 +8,7 @@ configuration is invalid.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -16,6 +17,7 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 from rich.table import Table
+from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from . import __version__
@@ -23,6 +25,8 @@ from .config import Settings, load_settings, resolve_token
 from .cycle import CycleReport
 from .errors import ConfigError, LedgerError
 from .http import SystemClock
+from .ledger import make_engine, schema_exists, sqlite_path
+from .ledger.queries import list_conflicts, sku_history
 from .observability import configure_logging
 from .service import reconcile_once
 
@@ -47,15 +51,88 @@ def _root(
     _State.config, _State.log_level = config, log_level
 
 
-def _settings() -> Settings:
+def _settings(tokens: bool = True) -> Settings:
+    """The validated settings; ``tokens``: also read every store's token (commands that
+    talk to stores need them, read-only ledger commands do not)."""
     try:
         settings = load_settings(_State.config)
-        secrets = [resolve_token(s).get_secret_value() for s in settings.enabled_stores]
+        secrets = [resolve_token(s).get_secret_value() for s in settings.enabled_stores] if tokens else []
     except ConfigError as exc:
         err.print(f"[bold red]configuration error:[/] {exc}", highlight=False)
         raise typer.Exit(2) from None
     configure_logging(secrets, level=_State.log_level)
     return settings
+
+
+def _read_ledger(settings: Settings) -> Engine | None:
+    """The ledger's engine for read-only commands, or None when there is no ledger yet."""
+    path = sqlite_path(settings.ledger.url)
+    if path is not None and not path.exists():
+        return None
+    try:
+        engine = make_engine(settings.ledger.url)
+        return engine if schema_exists(engine) else None
+    except (LedgerError, SQLAlchemyError) as exc:
+        err.print(f"[bold red]ledger error:[/] {type(exc).__name__}: {str(exc).splitlines()[0]}", highlight=False)
+        raise typer.Exit(1) from None
+
+
+@app.command()
+def conflicts(
+    open_only: Annotated[bool, typer.Option("--open", help="Only conflicts still open.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """List conflicts: kind, store, SKU, values and cycle, newest first."""
+    engine = _read_ledger(_settings(tokens=False))
+    rows = list_conflicts(engine, open_only=open_only) if engine is not None else []
+    if as_json:
+        print(json.dumps(rows, indent=2))
+        return
+    if not rows:
+        out.print("no conflicts" + (" open" if open_only else ""))
+        return
+    table = Table(title=f"{len(rows)} conflict(s)" + (" open" if open_only else ""))
+    for col in ("id", "kind", "store", "SKU", "message", "values", "cycle", "status"):
+        table.add_column(col)
+    for r in rows:
+        table.add_row(str(r["id"]), r["kind"], r["store"] or "*", r["sku"] or "", r["message"],
+                      json.dumps(r["data"], sort_keys=True), str(r["cycle"]), r["status"])
+    out.print(table)
+
+
+@app.command()
+def history(
+    sku: Annotated[str, typer.Argument(help="The SKU to show.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """One SKU across stores: its journal (every change to available) and every write."""
+    engine = _read_ledger(_settings(tokens=False))
+    if engine is None:
+        err.print("the ledger is empty: no cycle has run yet")
+        raise typer.Exit(1)
+    h = sku_history(engine, sku)
+    if h.available is None and not h.events:
+        err.print(f"SKU {sku!r} is not in the ledger")
+        raise typer.Exit(1)
+    if as_json:
+        print(json.dumps(dataclasses.asdict(h), indent=2))
+        return
+    out.print(f"{sku}: available {h.available}")
+    for store, state in sorted(h.stores.items()):
+        out.print(f"  {store}: expected {state['expected'] if state['expected'] is not None else 'unlimited'} "
+                  f"(remote id {state['remote_id']})")
+    table = Table(title="history")
+    for col in ("cycle", "when", "store", "event"):
+        table.add_column(col)
+    for e in h.events:
+        if e.what == "journal":
+            text_ = f"{e.detail['reason']} {e.detail['delta']:+d}"
+        else:
+            error = f" — {e.detail['error']}" if e.detail["error"] else ""
+            text_ = (f"write {e.detail['before']} → {e.detail['target']} ({e.detail['change']:+d}, "
+                     f"{e.detail['mode']}): {e.detail['status']}{error}")
+        table.add_row(str(e.cycle), e.at or "", e.store or "first sight", text_)
+    out.print(table)
 
 
 @app.command()

@@ -1,0 +1,64 @@
+"""`syncd conflicts` and `syncd history` on a ledger that has seen real cycles."""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from syncd.cli import app
+from syncd.http import RetryPolicy
+from syncd.service import reconcile_once
+from syncd.testing import FakeClock
+from syncd.testing.pool import SquarespacePool
+
+
+@pytest.fixture
+async def ledger_with_history(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, ledger_url: str) -> Path:
+    """Three cycles: a seed, a sale, a missing SKU; returns a config file naming the ledger."""
+    clock = FakeClock()
+    pool = SquarespacePool({"a": {"JAM": 9, "TEA": 4}, "b": {"JAM": 7}}, clock=clock)
+    for k, v in pool.env().items():
+        monkeypatch.setenv(k, v)
+    settings = pool.settings(ledger_url)
+    retry = RetryPolicy(rng=random.Random(1))
+    await reconcile_once(settings, clock, transports=pool.transports(), retry=retry)
+    pool["a"].sell("JAM", 2)
+    await reconcile_once(settings, clock, transports=pool.transports(), retry=retry)
+    config = tmp_path / "syncd.toml"
+    config.write_text(f'[ledger]\nurl = "{ledger_url}"\n[[stores]]\nname = "a"\nplatform = "squarespace"\n'
+                      'token_env = "NOT_NEEDED_FOR_READING"\n')
+    return config
+
+
+def invoke(config: Path, *args: str):
+    return CliRunner().invoke(app, ["--config", str(config), *args])
+
+
+async def test_conflicts_lists_what_the_rules_could_not_resolve(ledger_with_history):
+    """TEA is missing from store b: one open conflict, in a table and as JSON; no token needed."""
+    result = invoke(ledger_with_history, "conflicts", "--open", "--json")
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.output)
+    assert [(r["kind"], r["store"], r["sku"], r["status"]) for r in rows] == [("missing", "b", "TEA", "open")]
+    table = invoke(ledger_with_history, "conflicts")
+    assert table.exit_code == 0 and "missing" in table.output and "TEA" in table.output
+
+
+async def test_history_shows_the_journal_and_the_writes_of_one_sku(ledger_with_history):
+    """JAM: seeded at 7, written to a, then a's sale recorded and pushed to b."""
+    result = invoke(ledger_with_history, "history", "JAM", "--json")
+    assert result.exit_code == 0, result.output
+    h = json.loads(result.output)
+    assert h["available"] == 5
+    journal = [(e["store"], e["detail"]["delta"], e["detail"]["reason"]) for e in h["events"] if e["what"] == "journal"]
+    assert journal == [(None, 7, "seed:min"), ("a", -2, "sale")]
+    writes = [(e["store"], e["detail"]["before"], e["detail"]["target"], e["detail"]["status"])
+              for e in h["events"] if e["what"] == "write"]
+    assert writes == [("a", 9, 7, "applied"), ("b", 7, 5, "applied")]
+    assert invoke(ledger_with_history, "history", "JAM").exit_code == 0
+    missing = invoke(ledger_with_history, "history", "NOPE")
+    assert missing.exit_code == 1 and "not in the ledger" in missing.output
