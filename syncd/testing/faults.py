@@ -7,6 +7,8 @@ A rule matches a method and a path pattern and fires ``times`` times:
     reset         raise a connection error before the app is called
     reset_after   call the app (applied), then raise a connection error
     malformed     call the app, then send its body cut in half
+    call          run ``callback()`` first, then the app as usual (e.g. kill the client)
+    call_after    run the app (the request IS applied), then ``callback()``, then answer
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
-Action = Literal["status", "after", "reset", "reset_after", "malformed"]
+Action = Literal["status", "after", "reset", "reset_after", "malformed", "call", "call_after"]
 
 
 @dataclass
@@ -39,6 +41,8 @@ class FaultRule:
     body: dict[str, Any] | None = None
     headers: dict[str, str] | None = None
     query: str | None = None  # a pattern the query string must contain, e.g. "cursor="
+    callback: Callable[[], None] | None = None
+    skip: int = 0  # let this many matching requests through first
     fired: int = 0
 
     def matches(self, scope: Scope) -> bool:
@@ -68,10 +72,16 @@ class FaultInjector:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         rule = next((r for r in self.rules if scope["type"] == "http" and r.matches(scope)), None)
+        if rule is not None and rule.skip > 0:
+            rule.skip -= 1
+            rule = None
         if rule is None:
             await self.inner(scope, receive, send)
             return
         rule.fired += 1
+        if rule.action in ("call", "call_after"):
+            await self._call(rule, scope, receive, send)
+            return
         if rule.action == "status":
             await self._respond(send, rule)
         elif rule.action == "reset":
@@ -83,6 +93,16 @@ class FaultInjector:
             if rule.action == "reset_after":
                 raise httpx.ReadError("connection reset after the request was applied (fault injected)")
             await self._respond(send, rule)
+
+    async def _call(self, rule: FaultRule, scope: Scope, receive: Receive, send: Send) -> None:
+        assert rule.callback is not None
+        if rule.action == "call":
+            rule.callback()
+            await self.inner(scope, receive, send)
+            return
+        await self.inner(scope, receive, _swallow)
+        rule.callback()
+        await self._respond(send, FaultRule(rule.method, rule.path, "status", status=500))
 
     @staticmethod
     async def _respond(send: Send, rule: FaultRule) -> None:
