@@ -6,6 +6,7 @@ A rule matches a method and a path pattern and fires ``times`` times:
     after         call the app (the request IS applied), then answer ``status`` instead
     reset         raise a connection error before the app is called
     reset_after   call the app (applied), then raise a connection error
+    timeout_after call the app (applied), then time out as a hung answer would
     malformed     call the app, then send its body cut in half
     call          run ``callback()`` first, then the app as usual (e.g. kill the client)
     call_after    run the app (the request IS applied), then ``callback()``, then answer
@@ -28,7 +29,7 @@ Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
-Action = Literal["status", "after", "reset", "reset_after", "malformed", "call", "call_after"]
+Action = Literal["status", "after", "reset", "reset_after", "timeout_after", "malformed", "call", "call_after"]
 
 
 @dataclass
@@ -92,6 +93,8 @@ class FaultInjector:
             await self.inner(scope, receive, _swallow)
             if rule.action == "reset_after":
                 raise httpx.ReadError("connection reset after the request was applied (fault injected)")
+            if rule.action == "timeout_after":
+                raise httpx.ReadTimeout("no answer within the client's timeout (fault injected)")
             await self._respond(send, rule)
 
     async def _call(self, rule: FaultRule, scope: Scope, receive: Receive, send: Send) -> None:

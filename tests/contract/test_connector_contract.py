@@ -141,17 +141,34 @@ async def test_429_is_waited_out_as_the_platform_says(make, harness, clock):
     assert len(obs) == 2 and clock.t >= harness.min_wait
 
 
+async def test_a_429_storm_is_ridden_out_and_a_longer_one_fails_cleanly(make, harness, clock):
+    """429s in a row are waited out (two: Squarespace's one-minute cool-downs fill the
+    retry policy's 180 s budget); more than the budget fails the pull with a transient
+    store error (the cycle leaves the store out), never a crash."""
+    from syncd.errors import TransientStoreError
+
+    sim, conn = make({"A": 1})
+    sim.faults.add("GET", harness.list_path, "status", times=2, **harness.throttle)
+    obs, _ = await pull(conn)
+    assert len(obs) == 1 and clock.t >= 2 * harness.min_wait
+    sim.faults.add("GET", harness.list_path, "status", times=50, **harness.throttle)
+    with pytest.raises(TransientStoreError):
+        await pull(conn)
+
+
 def adjustment(conn: Connector, obs: Any, target: int) -> Adjustment:
     return Adjustment("s", obs.sku, obs.remote_id, obs.quantity, target,
                       conn.capabilities.strategy.mode)
 
 
-async def test_a_write_is_applied_exactly_once_across_a_retry(make, harness):
-    """The store applies the write and answers 500: syncd either resends under the same
-    key (replayed, not reapplied) or does not resend and settles by re-reading."""
+@pytest.mark.parametrize("fault", ["after", "reset_after", "timeout_after"])
+async def test_a_write_is_applied_exactly_once_across_a_retry(make, harness, fault):
+    """The store applies the write and then answers 500, drops the connection, or hangs
+    past the timeout: syncd either resends under the same key (replayed, not reapplied)
+    or does not resend and settles by re-reading."""
     sim, conn = make({"A": 5, "B": 5})
     obs = {o.sku: o for o in (await pull(conn))[0]}
-    sim.faults.add(*harness.write, "after", status=500)
+    sim.faults.add(*harness.write, fault, status=500)
     adj = adjustment(conn, obs["A"], 2)
     [result] = await conn.push([adj], "key-0001")
     if isinstance(result, UnknownOutcome):
