@@ -8,6 +8,7 @@ configuration is invalid.
 from __future__ import annotations
 
 import asyncio
+import csv
 import dataclasses
 import json
 import sys
@@ -25,8 +26,9 @@ from .config import Settings, load_settings, resolve_token
 from .cycle import CycleReport
 from .errors import ConfigError, LedgerError
 from .http import SystemClock
-from .ledger import make_engine, schema_exists, sqlite_path
-from .ledger.queries import list_conflicts, sku_history
+from .ledger import make_engine, schema_exists, sqlite_path, upgrade
+from .ledger.aliases import parse_alias_csv, save_aliases
+from .ledger.queries import export_rows, list_conflicts, sku_history, store_status
 from .observability import configure_logging
 from .service import reconcile_once
 
@@ -174,6 +176,77 @@ def run() -> None:
         err.print(f"[bold red]cannot serve on {settings.daemon.listen}:[/] {exc}", highlight=False)
         raise typer.Exit(1) from None
     raise typer.Exit(code)
+
+
+@app.command("import-aliases")
+def import_aliases(
+    file: Annotated[Path, typer.Argument(help="CSV with the header store,store_sku,canonical_sku.")],
+) -> None:
+    """Replace the imported SKU aliases of the stores the CSV names (config aliases win)."""
+    settings = _settings(tokens=False)
+    try:
+        rows = parse_alias_csv(file.read_text(encoding="utf-8"), [s.name for s in settings.stores])
+    except (ConfigError, OSError, UnicodeDecodeError) as exc:
+        err.print(f"[bold red]cannot import {file}:[/] {exc}", highlight=False)
+        raise typer.Exit(2) from None
+    engine = make_engine(settings.ledger.url)
+    upgrade(engine)
+    save_aliases(engine, rows)
+    out.print(f"imported {len(rows)} alias(es) for {len({r[0] for r in rows})} store(s)")
+
+
+@app.command()
+def export(
+    fmt: Annotated[str, typer.Option("--format", help="csv or json.")] = "csv",
+) -> None:
+    """The ledger as it stands: SKU, available, and per store the expected count and remote id."""
+    if fmt not in ("csv", "json"):
+        err.print("--format must be csv or json")
+        raise typer.Exit(2)
+    settings = _settings(tokens=False)
+    engine = _read_ledger(settings)
+    rows = export_rows(engine) if engine is not None else []
+    if fmt == "json":
+        print(json.dumps(rows, indent=2, ensure_ascii=False))
+        return
+    stores = [s.name for s in settings.stores]
+    writer = csv.writer(sys.stdout)
+    writer.writerow(["sku", "available", *(f"{s}_{f}" for s in stores for f in ("expected", "remote_id"))])
+    for r in rows:
+        cells = []
+        for s in stores:
+            state = r["stores"].get(s)
+            expected = "" if state is None else ("unlimited" if state["expected"] is None else state["expected"])
+            cells += [expected, "" if state is None else state["remote_id"]]
+        writer.writerow([r["sku"], "" if r["available"] is None else r["available"], *cells])
+
+
+@app.command()
+def status(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
+    """Per store: last pull and push, items, writes by outcome, open conflicts, lag; the last cycle."""
+    settings = _settings(tokens=False)
+    engine = _read_ledger(settings)
+    if engine is None:
+        err.print("the ledger is empty: no cycle has run yet")
+        raise typer.Exit(1)
+    data = store_status(engine, [s.name for s in settings.stores], SystemClock().wall())
+    if as_json or not sys.stdout.isatty():
+        print(json.dumps(data, indent=2))
+        return
+    last = data["last_cycle"]
+    if last:
+        out.print(f"last cycle {last['id']}: {last['outcome']} (exit {last['exit_code']}), "
+                  f"finished {last['finished_at'] or 'not yet'}")
+    table = Table(title="stores")
+    for col in ("store", "last pull", "lag", "items", "writes", "open conflicts", "health"):
+        table.add_column(col)
+    for name, s in data["stores"].items():
+        writes = ", ".join(f"{k} {v}" for k, v in sorted(s["writes"].items())) or "—"
+        health = (f"circuit open until {s['circuit_open_until']}" if s["circuit_open_until"]
+                  else f"{s['failures_in_a_row']} failure(s) in a row" if s["failures_in_a_row"] else "ok")
+        table.add_row(name, s["last_pull"] or "never", f"{s['lag_seconds']}s" if s["lag_seconds"] is not None else "—",
+                      str(s["items"]), writes, str(s["open_conflicts"]), health)
+    out.print(table)
 
 
 @app.command()

@@ -84,6 +84,9 @@ class StoreSettings(BaseModel):
     token_env: str | None = Field(default=None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
     token_file: Path | None = None
     buffer: int = Field(default=0, ge=0)
+    buffer_percent: int = Field(default=0, ge=0, le=100)  # % of available held back (shown rounds down)
+    max_listed: int | None = Field(default=None, ge=0)  # never list more than this
+    aliases: dict[str, str] = Field(default_factory=dict)  # this store's SKU → the canonical SKU
     requests_per_minute: float | None = Field(default=None, gt=0)
     timeout_seconds: float = Field(default=30.0, gt=0)
     enabled: bool = True

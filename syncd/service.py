@@ -14,20 +14,25 @@ from .core import Policy, StorePolicy
 from .cycle import CycleReport, CycleRunner
 from .http import ApiClient, Clock, RetryPolicy
 from .ledger import Breaker, Ledger, cycle_lock, make_engine, schema_exists, sqlite_path, upgrade
+from .ledger.aliases import load_aliases
 
 __all__ = ["build_policy", "open_ledger", "reconcile_once"]
 
 
-def build_policy(settings: Settings) -> Policy:
-    """The pool's rules from the configuration (enabled stores only)."""
+def build_policy(settings: Settings, imported_aliases: Mapping[str, Mapping[str, str]] | None = None) -> Policy:
+    """The pool's rules from the configuration (enabled stores only). SKU aliases: the
+    imported table, with the configuration's own entries taking precedence."""
+    aliases = {s.name: {**(imported_aliases or {}).get(s.name, {}), **s.aliases} for s in settings.enabled_stores}
     return Policy(
         stores={
-            s.name: StorePolicy(buffer=s.buffer, mode=capabilities_of(s).strategy.mode)
+            s.name: StorePolicy(buffer=s.buffer, mode=capabilities_of(s).strategy.mode,
+                                buffer_percent=s.buffer_percent, max_listed=s.max_listed)
             for s in settings.enabled_stores
         },
         initial=settings.sync.initial,
         master=settings.sync.master,
         max_change=settings.sync.max_change_per_cycle,
+        aliases={store: table for store, table in aliases.items() if table},
     )
 
 
@@ -50,13 +55,14 @@ async def reconcile_once(
     lock_timeout: float | None = None,
 ) -> CycleReport:
     """Run one cycle. A dry run creates and changes nothing, not even the ledger file."""
-    policy = build_policy(settings)
     async with open_connectors(settings, clock, transports=transports, retry=retry) as connectors:
         if dry_run:
             ledger = _read_only_ledger(settings, engine)
+            policy = build_policy(settings, load_aliases(ledger.engine))
             return await CycleRunner(ledger, policy, connectors, clock).run(dry_run=True)
         engine = engine or make_engine(settings.ledger.url)
         upgrade(engine)
+        policy = build_policy(settings, load_aliases(engine))
         timeout = settings.ledger.lock_timeout_seconds if lock_timeout is None else lock_timeout
         async with cycle_lock(engine, settings.ledger.url, timeout):
             ledger = Ledger(engine)

@@ -62,3 +62,42 @@ async def test_history_shows_the_journal_and_the_writes_of_one_sku(ledger_with_h
     assert invoke(ledger_with_history, "history", "JAM").exit_code == 0
     missing = invoke(ledger_with_history, "history", "NOPE")
     assert missing.exit_code == 1 and "not in the ledger" in missing.output
+
+
+async def test_status_reports_each_store_and_the_last_cycle(ledger_with_history):
+    """Per store: last pull, items, writes by outcome, open conflicts; the last cycle."""
+    result = invoke(ledger_with_history, "status", "--json")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert data["last_cycle"]["outcome"] == "ok" and data["last_cycle"]["exit_code"] == 0
+    a = data["stores"]["a"]
+    assert a["items"] == 2 and a["writes"] == {"applied": 1} and a["last_pull"] is not None
+    assert a["failures_in_a_row"] == 0 and a["circuit_open_until"] is None
+
+
+async def test_export_as_csv_and_json(ledger_with_history):
+    """SKU, available, and per store expected and remote id."""
+    as_json = json.loads(invoke(ledger_with_history, "export", "--format", "json").output)
+    jam = next(r for r in as_json if r["sku"] == "JAM")
+    assert jam["available"] == 5 and jam["stores"]["a"]["expected"] == 5
+    lines = invoke(ledger_with_history, "export").output.splitlines()
+    assert lines[0] == "sku,available,a_expected,a_remote_id"
+    assert lines[1].startswith("JAM,5,5,")
+    assert invoke(ledger_with_history, "export", "--format", "xml").exit_code == 2
+
+
+async def test_import_aliases_checks_the_csv_and_is_used_by_the_next_cycle(ledger_with_history, tmp_path):
+    """A bad CSV is refused with the line named; a good one is stored in the ledger."""
+    bad = tmp_path / "bad.csv"
+    bad.write_text("store,store_sku,canonical_sku\nzz,X,Y\n")
+    result = invoke(ledger_with_history, "import-aliases", str(bad))
+    assert result.exit_code == 2 and "line 2" in result.output
+    good = tmp_path / "good.csv"
+    good.write_text("store,store_sku,canonical_sku\na,JAM-OLD,JAM\n")
+    assert invoke(ledger_with_history, "import-aliases", str(good)).exit_code == 0
+    from syncd.config import load_settings
+    from syncd.ledger import make_engine
+    from syncd.ledger.aliases import load_aliases
+
+    engine = make_engine(load_settings(ledger_with_history).ledger.url)
+    assert load_aliases(engine) == {"a": {"JAM-OLD": "JAM"}}

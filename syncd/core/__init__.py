@@ -5,6 +5,7 @@ Everything else in syncd imports from here; this package imports nothing from sy
 
 from __future__ import annotations
 
+from .aliases import apply_aliases
 from .model import (
     STATE_CONFLICTS,
     Adjustment,
@@ -54,6 +55,7 @@ __all__ = [
     "StorePull",
     "WriteMode",
     "WriteStrategy",
+    "apply_aliases",
     "expected_after_apply",
     "judge_reread",
     "oversold_conflict",

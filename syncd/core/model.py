@@ -81,6 +81,8 @@ class ConflictKind(StrEnum):
     UNKNOWN_OUTCOME = "unknown_outcome"
     WRITE_REJECTED = "write_rejected"
     CHANGE_CAP = "change_cap"
+    ALIAS_COLLISION = "alias_collision"
+    ALIAS_DANGLING = "alias_dangling"
 
 
 STATE_CONFLICTS = frozenset(
@@ -91,6 +93,8 @@ STATE_CONFLICTS = frozenset(
         ConflictKind.MISSING,
         ConflictKind.UNMAPPED,
         ConflictKind.CHANGE_CAP,
+        ConflictKind.ALIAS_COLLISION,
+        ConflictKind.ALIAS_DANGLING,
     }
 )
 """Conflicts that describe a standing condition: reported once while it lasts, closed
@@ -164,10 +168,13 @@ class Snapshot:
 
 @dataclass(frozen=True, slots=True)
 class StorePolicy:
-    """Per-store rules: units held back (buffer) and how writes are expressed."""
+    """Per-store rules: units held back (a fixed ``buffer`` and a ``buffer_percent`` of the
+    rest), an optional cap on what is listed, and how writes are expressed."""
 
     buffer: int = 0
     mode: WriteMode = WriteMode.RELATIVE
+    buffer_percent: int = 0
+    max_listed: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,6 +185,7 @@ class Policy:
     initial: InitialPolicy = InitialPolicy.MIN
     master: StoreName | None = None
     max_change: int | None = None  # safety rail: Σ|delta| of one SKU in one cycle
+    aliases: Mapping[StoreName, Mapping[Sku, Sku]] = field(default_factory=dict)  # store SKU → canonical
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,6 +10,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
+from .aliases import apply_aliases
 from .model import (
     Adjustment,
     Conflict,
@@ -65,8 +66,12 @@ def plan_cycle(snapshot: Snapshot, pulls: Iterable[StorePull], policy: Policy) -
     unknown = {p.store for p in pull_list} - set(policy.stores)
     if unknown:
         raise ValueError(f"pulls from stores not in the policy: {sorted(unknown)}")
-    index = _index(pull_list)
     out = _Builder()
+    if policy.aliases:
+        # SKU aliases: every rule below sees canonical SKUs only.
+        pull_list, alias_conflicts = apply_aliases(pull_list, policy.aliases, snapshot.available)
+        out.conflicts.extend(alias_conflicts)
+    index = _index(pull_list)
     for pull in pull_list:
         _report_issues(pull, out)
     skus = set(index.by_sku) | set(snapshot.available) | index.bad_skus
@@ -320,7 +325,7 @@ def _plan_writes(
         if obs.quantity is None:
             continue
         store_policy = policy.stores[store]
-        target = target_for(available, store_policy.buffer)
+        target = target_for(available, store_policy.buffer, store_policy.buffer_percent, store_policy.max_listed)
         if target != obs.quantity:
             out.adjustments.append(
                 Adjustment(store, sku, obs.remote_id, obs.quantity, target, store_policy.mode)

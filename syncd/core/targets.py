@@ -7,9 +7,15 @@ from .model import Conflict, ConflictKind, Sku
 __all__ = ["oversold_conflict", "target_for"]
 
 
-def target_for(available: int, buffer: int) -> int:
-    """Buffer + Oversold: ``max(0, available - buffer)``; a store never shows a negative."""
-    return max(0, available - buffer)
+def target_for(available: int, buffer: int, percent: int = 0, max_listed: int | None = None) -> int:
+    """Buffer + Oversold: what a store shows. The fixed ``buffer`` is held back first, then
+    ``percent`` % of what remains, the result rounded down (never shows more than the
+    rule allows), never below 0, and never above ``max_listed``:
+
+        min(max_listed, max(0, floor((available - buffer) * (100 - percent) / 100)))
+    """
+    shown = max(0, ((available - buffer) * (100 - percent)) // 100)
+    return shown if max_listed is None else min(shown, max_listed)
 
 
 def oversold_conflict(sku: Sku, available: int) -> Conflict | None:

@@ -27,6 +27,7 @@ __all__ = [
     "JournalRow",
     "OutboxRow",
     "OutboxStatus",
+    "SkuAliasRow",
     "SkuRow",
     "StoreHealthRow",
     "StoreItemRow",
@@ -190,3 +191,13 @@ class StoreHealthRow(SQLModel, table=True):
     open_until: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
     last_error: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     last_success_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+
+
+class SkuAliasRow(SQLModel, table=True):
+    """A store's own SKU and the canonical SKU it stands for (imported from CSV)."""
+
+    __tablename__ = "sku_alias"
+
+    store: str = Field(sa_column=Column(String(100), primary_key=True))
+    store_sku: str = Field(sa_column=Column(String(255), primary_key=True))
+    canonical: str = Field(sa_column=Column(String(255), nullable=False))

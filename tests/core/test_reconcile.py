@@ -355,3 +355,38 @@ def test_changes_within_the_cap_go_through():
     plan = plan_cycle(before, [pull("a", ("X", 450)), pull("b", ("X", 550)), pull("c", ("X", 500))], capped)
     assert [(e.store, e.delta) for e in plan.journal] == [("a", -50), ("b", 50)]
     assert kinds(plan) == [] and "X" not in plan.skipped
+
+
+# --- SKU aliases ------------------------------------------------------------------------
+
+
+def aliased(**tables: dict[str, str]) -> Policy:
+    return Policy(stores={s: StorePolicy() for s in STORES}, aliases=tables)
+
+
+def test_an_alias_joins_a_store_sku_to_the_canonical_one():
+    """Store c calls it 'x-500'; the pool calls it X: one SKU, one delta, written by c's id."""
+    before = snap({"X": 10}, a={"X": 10}, b={"X": 10}, c={"X": 10})
+    c = StorePull("c", (Observation("c", "x-500", "c-X", 8),))
+    plan = plan_cycle(before, [pull("a", ("X", 10)), pull("b", ("X", 10)), c], aliased(c={"x-500": "X"}))
+    assert [(e.store, e.delta) for e in plan.journal] == [("c", -2)]
+    assert writes(plan) == {("a", "X"): 8, ("b", "X"): 8}
+    assert kinds(plan) == []
+
+
+def test_two_aliases_onto_one_sku_in_a_store_collide():
+    """Both of c's variants would be X: a collision, and X is skipped as a duplicate."""
+    before = snap({"X": 10}, a={"X": 10}, b={"X": 10}, c={"X": 10})
+    c = StorePull("c", (Observation("c", "x-500", "c-1", 8), Observation("c", "X", "c-X", 10)))
+    plan = plan_cycle(before, [pull("a", ("X", 10)), pull("b", ("X", 10)), c], aliased(c={"x-500": "X"}))
+    assert (ConflictKind.ALIAS_COLLISION, "c", "X") in kinds(plan)
+    assert (ConflictKind.DUPLICATE_SKU, "c", "X") in kinds(plan)
+    assert plan.journal == () and plan.adjustments == ()
+
+
+def test_an_alias_that_points_at_nothing_is_reported():
+    """c maps 'y' to 'Y', which no other store and no ledger entry has."""
+    before = snap({"X": 10}, a={"X": 10}, b={"X": 10}, c={"X": 10})
+    c = StorePull("c", (Observation("c", "X", "c-X", 10), Observation("c", "y", "c-y", 3)))
+    plan = plan_cycle(before, [pull("a", ("X", 10)), pull("b", ("X", 10)), c], aliased(c={"y": "Y"}))
+    assert (ConflictKind.ALIAS_DANGLING, "c", "Y") in kinds(plan)
