@@ -169,6 +169,9 @@ def run() -> None:
     settings = _settings()
     try:
         code = asyncio.run(Daemon(settings).serve())
+    except ConfigError as exc:
+        err.print(f"[bold red]configuration error:[/] {exc}", highlight=False)
+        raise typer.Exit(2) from None
     except (LedgerError, SQLAlchemyError) as exc:
         err.print(f"[bold red]ledger error:[/] {type(exc).__name__}: {str(exc).splitlines()[0]}", highlight=False)
         raise typer.Exit(1) from None

@@ -63,6 +63,7 @@ class DaemonSettings(BaseModel):
     listen: str = Field(default="127.0.0.1:8787", pattern=r"^[^\s:]+:[0-9]{1,5}$")
     readiness_multiple: float = Field(default=3.0, gt=0)  # /readyz fails past this many intervals
     shutdown_timeout_seconds: float = Field(default=30.0, ge=0)
+    status_token_env: str | None = Field(default=None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")  # bearer token for /status
 
     @property
     def host(self) -> str:

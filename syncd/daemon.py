@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import signal
 import time
 from collections.abc import Generator, Mapping
@@ -32,12 +33,13 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from .config import Settings
-from .errors import LockNotHeld
+from .errors import ConfigError, LockNotHeld
 from .http import Clock, SystemClock
 from .ledger import Ledger, as_utc, make_engine, upgrade
 from .ledger.tables import ConflictRow, CycleRow
 from .metrics import Metrics
 from .service import reconcile_once
+from .statuspage import status_routes
 from .systemd import SystemdNotifier
 
 __all__ = ["Daemon"]
@@ -120,8 +122,14 @@ class Daemon:
     # --- HTTP -----------------------------------------------------------------------------
 
     def app(self) -> Starlette:
+        token_env = self.settings.daemon.status_token_env
+        token = os.environ.get(token_env, "").strip() if token_env else None
+        if token_env and not token:
+            raise ConfigError(f"daemon.status_token_env names {token_env}, which is not set")
+        page = status_routes(self.engine, [s.name for s in self.settings.stores], self.clock, token)
         return Starlette(routes=[
             Route("/healthz", self._healthz), Route("/readyz", self._readyz), Route("/metrics", self._metrics),
+            *page,
         ])
 
     async def _healthz(self, request: Request) -> Response:

@@ -62,6 +62,7 @@ def test_core_is_pure(path):
         ("cli", ("testing",)),
         ("daemon", ("cli", "testing")),
         ("metrics", ("cli", "daemon", "testing")),
+        ("statuspage", ("cli", "daemon", "testing", "connectors", "cycle")),
     ],
 )
 def test_imports_point_inward(layer, may_not_import):
