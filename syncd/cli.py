@@ -8,22 +8,26 @@ configuration is invalid.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import csv
 import dataclasses
 import json
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.progress import Progress as RichProgress
+from rich.progress import TaskID, TextColumn
 from rich.table import Table
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from . import __version__
 from .config import Settings, load_settings, resolve_token
-from .cycle import CycleReport
+from .cycle import CycleReport, Progress
 from .errors import ConfigError, LedgerError
 from .http import SystemClock
 from .ledger import make_engine, schema_exists, sqlite_path, upgrade
@@ -145,7 +149,8 @@ def reconcile(
     """Run one cycle (pull every store, reconcile, push) and exit with its status."""
     settings = _settings()
     try:
-        report = asyncio.run(reconcile_once(settings, SystemClock(), dry_run=dry_run))
+        with _progress(enabled=sys.stdout.isatty() and not as_json) as progress:
+            report = asyncio.run(reconcile_once(settings, SystemClock(), dry_run=dry_run, progress=progress))
     except ConfigError as exc:
         err.print(f"[bold red]configuration error:[/] {exc}", highlight=False)
         raise typer.Exit(2) from None
@@ -256,6 +261,26 @@ def status(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] 
 def version() -> None:
     """Print syncd's version."""
     print(__version__)
+
+
+@contextlib.contextmanager
+def _progress(enabled: bool) -> Iterator[Progress | None]:
+    """A progress line per store (items pulled, writes sent) on a terminal; nothing otherwise."""
+    if not enabled:
+        yield None
+        return
+    bar = RichProgress(TextColumn("{task.description}"), TextColumn("{task.fields[items]} items pulled"),
+                       TextColumn("{task.fields[writes]} writes sent"), console=out, transient=False)
+    tasks: dict[str, TaskID] = {}
+
+    def update(store: str, what: str, n: int) -> None:
+        if store not in tasks:
+            tasks[store] = bar.add_task(store, total=None, items=0, writes=0)
+        task = bar.tasks[tasks[store]]
+        bar.update(tasks[store], **{what: task.fields[what] + n})
+
+    with bar:
+        yield update
 
 
 def summary(report: CycleReport) -> dict[str, Any]:

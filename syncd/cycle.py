@@ -36,9 +36,11 @@ from .errors import StoreError
 from .http import Clock
 from .ledger import Batch, Breaker, CycleCounts, Ledger, OutboxEntry, as_utc
 
-__all__ = ["CATALOG_TTL", "CycleReport", "CycleRunner", "new_key"]
+__all__ = ["CATALOG_TTL", "CycleReport", "CycleRunner", "Progress", "new_key"]
 
 log = structlog.get_logger("syncd.cycle")
+Progress = Callable[[StoreName, str, int], None]
+"""Progress callback: (store, "items" | "writes", how many more)."""
 CATALOG_TTL = timedelta(hours=24)  # catalog entries older than this are fetched again
 
 
@@ -99,6 +101,7 @@ class CycleRunner:
         clock: Clock,
         key_factory: Callable[[], str] = new_key,
         breaker: Breaker | None = None,
+        progress: Progress | None = None,
     ) -> None:
         self.ledger = ledger
         self.policy = policy
@@ -106,6 +109,7 @@ class CycleRunner:
         self.clock = clock
         self.new_key = key_factory
         self.breaker = breaker or Breaker()
+        self.progress = progress
         self.skipped: set[StoreName] = set()
 
     async def run(self, *, dry_run: bool = False) -> CycleReport:
@@ -114,7 +118,7 @@ class CycleRunner:
         cycle_id = self.ledger.start_cycle(self.clock.wall())
         report = CycleReport(cycle_id=cycle_id, dry_run=False)
         delivery = Delivery(self.ledger, self.connectors, self.clock, self.new_key, cycle_id,
-                            report.delivery, report.new_conflicts)
+                            report.delivery, report.new_conflicts, self.progress)
         with structlog.contextvars.bound_contextvars(cycle_id=cycle_id):
             log.info("cycle.start", stores=sorted(self.connectors))
             try:
@@ -226,6 +230,8 @@ class CycleRunner:
         try:
             async for page in self.connectors[store].pull(catalog):
                 pages += 1
+                if self.progress is not None:
+                    self.progress(store, "items", len(page.observations))
                 observations.extend(page.observations)
                 issues.extend(page.issues)
                 learned.extend(page.learned)

@@ -39,7 +39,7 @@ class Delivery:
 
     def __init__(self, ledger: Ledger, connectors: Mapping[StoreName, Connector], clock: Clock,
                  new_key: Callable[[], str], cycle_id: int, counts: DeliveryCounts,
-                 conflicts: list[Conflict]) -> None:
+                 conflicts: list[Conflict], progress: Callable[[StoreName, str, int], None] | None = None) -> None:
         self.ledger = ledger
         self.connectors = connectors
         self.clock = clock
@@ -47,6 +47,7 @@ class Delivery:
         self.cycle_id = cycle_id
         self.counts = counts
         self.conflicts = conflicts
+        self.progress = progress
 
     # --- push -----------------------------------------------------------------------------
 
@@ -60,6 +61,8 @@ class Delivery:
         writes still go through (each half is a new request with its own key)."""
         self.ledger.mark_in_flight(group, self.clock.wall())
         results = await self.connectors[store].push([e.adjustment for e in group], key)
+        if self.progress is not None:
+            self.progress(store, "writes", len(group))
         now = self.clock.wall()
         if len(group) > 1 and all(isinstance(r, Rejected) and r.whole_batch for r in results):
             half = len(group) // 2

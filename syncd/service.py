@@ -11,7 +11,7 @@ from sqlalchemy import Engine
 from .config import Settings
 from .connectors import capabilities_of, open_connectors
 from .core import Policy, StorePolicy
-from .cycle import CycleReport, CycleRunner
+from .cycle import CycleReport, CycleRunner, Progress
 from .http import ApiClient, Clock, RetryPolicy
 from .ledger import Breaker, Ledger, cycle_lock, make_engine, schema_exists, sqlite_path, upgrade
 from .ledger.aliases import load_aliases
@@ -53,13 +53,14 @@ async def reconcile_once(
     retry: RetryPolicy | None = None,
     engine: Engine | None = None,
     lock_timeout: float | None = None,
+    progress: Progress | None = None,
 ) -> CycleReport:
     """Run one cycle. A dry run creates and changes nothing, not even the ledger file."""
     async with open_connectors(settings, clock, transports=transports, retry=retry) as connectors:
         if dry_run:
             ledger = _read_only_ledger(settings, engine)
             policy = build_policy(settings, load_aliases(ledger.engine))
-            return await CycleRunner(ledger, policy, connectors, clock).run(dry_run=True)
+            return await CycleRunner(ledger, policy, connectors, clock, progress=progress).run(dry_run=True)
         engine = engine or make_engine(settings.ledger.url)
         upgrade(engine)
         policy = build_policy(settings, load_aliases(engine))
@@ -68,7 +69,7 @@ async def reconcile_once(
             ledger = Ledger(engine)
             ledger.claim_epoch()
             breaker = Breaker(settings.sync.circuit_failures, timedelta(seconds=settings.sync.circuit_cooldown_seconds))
-            report = await CycleRunner(ledger, policy, connectors, clock, breaker=breaker).run()
+            report = await CycleRunner(ledger, policy, connectors, clock, breaker=breaker, progress=progress).run()
         for name, conn in connectors.items():
             client = getattr(conn, "client", None)
             if isinstance(client, ApiClient):

@@ -302,3 +302,16 @@ async def test_a_failing_store_is_skipped_for_a_cooling_period_and_comes_back(po
     report = await run(pool, engine, clock, **breaker)
     assert report.exit_code == 0 and converged(pool, "OIL") == 9
     assert ledger.health()["east"].consecutive_failures == 0
+
+
+async def test_progress_is_reported_per_store(pool, engine, clock):
+    """The progress callback hears every page's items and every write, per store."""
+    events: list[tuple[str, str, int]] = []
+    pool["north"].sell("OIL", 1)
+    settings = pool.settings(engine.url.render_as_string(hide_password=False))
+    await reconcile_once(settings, clock, retry=RETRY, engine=engine, transports=pool.transports(),
+                         progress=lambda store, what, n: events.append((store, what, n)))
+    items = {s: sum(n for st, w, n in events if st == s and w == "items") for s in ("north", "south", "east")}
+    assert items == {"north": 3, "south": 3, "east": 3}
+    writes = {s: n for s, w, n in events if w == "writes"}
+    assert writes == {"south": 1, "east": 1}  # first sight seeds 9 and writes the two stores at 10
