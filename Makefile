@@ -21,7 +21,7 @@ test: $(STAMP)
 
 ## Three simulated stores on 127.0.0.1, an SQLite ledger, cycles with sales (POOL=squarespace|mixed).
 demo: $(STAMP)
-	$(BIN)/python -m syncd.testing.demo --pool $(POOL)
+	$(BIN)/python -m syncd.testing.demo --pool $(POOL) $(DEMO_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check syncd tests

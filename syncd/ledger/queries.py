@@ -116,8 +116,9 @@ def store_status(engine: Engine, stores: list[str], now: datetime) -> dict[str, 
             "last_error": h.last_error if h else None,
         }
     if last is not None:
-        out["last_cycle"] = {"id": last["id"], "started_at": _iso(last["started_at"]),
-                             "finished_at": _iso(last["finished_at"]), "outcome": last["outcome"],
+        out["last_cycle"] = {"id": last["id"], "started_at": _iso(_aware(last["started_at"], now)),
+                             "finished_at": _iso(_aware(last["finished_at"], now)) if last["finished_at"] else None,
+                             "outcome": last["outcome"],
                              "exit_code": last["exit_code"]}
     return out
 

@@ -114,7 +114,10 @@ async def _demo(workdir: Path, kind: str) -> int:
         sold["TEA-EARLGREY"] += pool["harbour-shop"].sell("TEA-EARLGREY", 4)
         console.print("\nA shopper buys 4 tea at harbour-shop")
         await _cycle(3, "the sale that landed mid-push is seen as a sale, not erased", settings, pool, ledger)
-        return _verdict(pool, ledger, seeds, sold)
+        verdict = _verdict(pool, ledger, seeds, sold)
+        if "--keep" in sys.argv:
+            _keep(workdir, pool)
+        return verdict
 
 
 def _verdict(pool: Pool, ledger: Ledger, seeds: dict[str, int], sold: dict[str, int]) -> int:
@@ -154,11 +157,30 @@ def _applied_skus(ledger: Ledger) -> set[str]:
         return {r[0] for r in rows}
 
 
+def _keep(workdir: Path, pool: Pool) -> None:
+    """Leave a config beside the ledger, so the operator commands can be tried on it."""
+    stores = "".join(f'\n[[stores]]\nname = "{n}"\nplatform = "{pool.platforms[n]}"\n'
+                     f'token_env = "{pool.token_env(n)}"\n'
+                     + (f'store_hash = "{pool[n].store_hash}"\n' if pool.platforms[n] == "bigcommerce" else "")
+                     for n in pool.sims)
+    (workdir / "syncd.toml").write_text(f'[ledger]\nurl = "sqlite:///{workdir.resolve()}/ledger.db"\n{stores}')
+    console.print(f"\nThe ledger and a config are in {workdir}/. Try:\n"
+                  f"  .venv/bin/syncd --config {workdir}/syncd.toml status\n"
+                  f"  .venv/bin/syncd --config {workdir}/syncd.toml conflicts\n"
+                  f"  .venv/bin/syncd --config {workdir}/syncd.toml history OLIVE-OIL-500\n"
+                  f"  .venv/bin/syncd --config {workdir}/syncd.toml export")
+
+
 def main() -> None:
     kind = sys.argv[sys.argv.index("--pool") + 1] if "--pool" in sys.argv else "squarespace"
+    keep = Path(sys.argv[sys.argv.index("--keep") + 1]) if "--keep" in sys.argv else None
     if kind not in POOLS:
         sys.exit(f"--pool must be one of: {', '.join(POOLS)}")
     configure_logging(level="warning", json=False)
+    if keep is not None:
+        keep.mkdir(parents=True, exist_ok=True)
+        (keep / "ledger.db").unlink(missing_ok=True)
+        sys.exit(asyncio.run(_demo(keep, kind)))
     with tempfile.TemporaryDirectory(prefix="syncd-demo-") as tmp:
         sys.exit(asyncio.run(_demo(Path(tmp), kind)))
 
