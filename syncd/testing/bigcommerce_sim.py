@@ -63,6 +63,8 @@ class BigCommerceSimulator:
                  clock: Clock | None = None, location_id: int = 1, quota: int | None = None,
                  apply_delay: float = 0.0) -> None:
         self.items = {i.ref: i for i in items}
+        self._tracked: list[BcItem] | None = None
+        self._tracked_src: dict[str, BcItem] = {}
         self.store_hash, self.token, self.location_id = store_hash, token, location_id
         self.clock = clock or SystemClock()
         self.quota, self.window = quota, 30.0
@@ -170,7 +172,11 @@ class BigCommerceSimulator:
             return problem(400, "page and limit must be integers")
         if limit > 1000 or limit < 1 or page < 1:
             return problem(422, "The specified limit or page is out of range", {"limit": "1..1000"})
-        rows = [i for _, i in sorted(self.items.items()) if i.tracked and _matches(i, q)]
+        filtered = any(k in q for k in ("variant_id:in", "product_id:in", "sku:in"))
+        if self._tracked is None or len(self._tracked_src) != len(self.items):
+            self._tracked = [i for _, i in sorted(self.items.items()) if i.tracked]
+            self._tracked_src = dict(self.items)
+        rows = [i for i in self._tracked if _matches(i, q)] if filtered else self._tracked
         total_pages = max(1, math.ceil(len(rows) / limit))
         chunk = rows[(page - 1) * limit : page * limit]
         links = {"current": f"?page={page}&limit={limit}"}

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import bisect
 import json
 from collections import Counter
 from collections.abc import Callable, Iterable
@@ -58,6 +59,7 @@ class SaaSignalSimulator:
     def __init__(self, records: Iterable[SsRecord] = (), *, token: str = "sk_live_test", clock: Clock | None = None,
                  rps: int | None = None, balance: int | None = None) -> None:
         self.records = {r.id: r for r in records}
+        self._sorted: list[str] | None = None
         self.token = token
         self.clock = clock or SystemClock()
         self.rps = rps
@@ -150,8 +152,13 @@ class SaaSignalSimulator:
             if decoded is None:
                 return error(400, "bad_request", "invalid cursor")
             after = decoded
-        rows = [r for rid, r in sorted(self.records.items()) if rid > after
-                and (q.get("product_id") is None or r.product_id == q["product_id"])]
+        ids = sorted(self.records) if self._sorted is None or len(self._sorted) != len(self.records) else self._sorted
+        self._sorted = ids
+        start = bisect.bisect_right(ids, after)
+        wanted = q.get("product_id")
+        rows = [self.records[rid] for rid in ids[start:]
+                if wanted is None or self.records[rid].product_id == wanted][: limit + 1] if wanted else \
+            [self.records[rid] for rid in ids[start : start + limit + 1]]
         page = rows[:limit]
         more = len(rows) > limit
         return self._ok({"items": [self._view(r) for r in page],

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import bisect
 import hashlib
 import json
 import re
@@ -53,6 +54,20 @@ class Variant:
     descriptor: str = ""
 
 
+class _Catalogue(dict[str, Variant]):
+    """The variants, with a version that moves whenever one is added or removed."""
+
+    version = 0
+
+    def __setitem__(self, key: str, value: Variant) -> None:
+        self.version += 1
+        super().__setitem__(key, value)
+
+    def __delitem__(self, key: str) -> None:
+        self.version += 1
+        super().__delitem__(key)
+
+
 class SimError(Exception):
     def __init__(self, status: int, subtype: str | None, message: str) -> None:
         super().__init__(message)
@@ -78,7 +93,9 @@ class SquarespaceSimulator:
         clock: Clock | None = None,
         rate_limit_per_minute: int | None = None,
     ) -> None:
-        self.variants: dict[str, Variant] = {v.variant_id: v for v in variants}
+        self.variants = _Catalogue({v.variant_id: v for v in variants})
+        self._order_cache: list[str] | None = None
+        self._order_version = -1
         self.token = token
         self.clock = clock or SystemClock()
         self.rate_limit = rate_limit_per_minute
@@ -148,14 +165,14 @@ class SquarespaceSimulator:
     async def _list(self, request: Request) -> Response:
         if (refused := self._gate(request)) is not None:
             return refused
-        ordered = sorted(self.variants)
+        ordered = self._ordered()
         cursor = request.query_params.get("cursor")
         start = 0
         if cursor:
             after = _decode_cursor(cursor)
             if after is None:
                 return _error(400, "INVALID_ARGUMENT", "The cursor is invalid.")
-            start = next((i for i, vid in enumerate(ordered) if vid > after), len(ordered))
+            start = bisect.bisect_right(ordered, after)
         page = ordered[start : start + PAGE]
         more = start + PAGE < len(ordered)
         next_cursor = _encode_cursor(page[-1]) if more and page else None
@@ -168,6 +185,13 @@ class SquarespaceSimulator:
                 "nextPageUrl": f"{base}/1.0/commerce/inventory?cursor={next_cursor}" if next_cursor else None,
             },
         })
+
+    def _ordered(self) -> list[str]:
+        """Variant ids in cursor order (cached until the catalogue gains or loses a variant)."""
+        if self._order_cache is None or self._order_version != self.variants.version:
+            self._order_cache = sorted(self.variants)
+            self._order_version = self.variants.version
+        return self._order_cache
 
     @staticmethod
     def _item(v: Variant) -> dict[str, Any]:
