@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 POOL ?= squarespace
 
-.PHONY: install test demo lint clean
+.PHONY: install test demo lint clean bench
 
 $(STAMP): pyproject.toml
 	test -d $(VENV) || $(PY) -m venv $(VENV)
@@ -29,3 +29,7 @@ lint: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build *.egg-info
+
+## Benchmark (not part of make test): simulators over 127.0.0.1, results in bench/results/.
+bench: $(STAMP)
+	$(BIN)/python bench/run.py $(BENCH_ARGS)

@@ -1,0 +1,223 @@
+"""syncd benchmark: simulators served over 127.0.0.1, each in its own process.
+
+    python bench/run.py [--sizes 1000,10000] [--repeat 5] [--pg URL]      (make bench)
+
+Measures, reporting medians of repeated runs and ratios measured side by side:
+1. pull overhead: syncd's Squarespace pull vs a bare httpx loop over the same pages;
+2. cycle cost per catalogue size (one Squarespace, one BigCommerce and one SaaSignal
+   store): first sync and steady cycle (1 % of SKUs sold since the last cycle) — wall
+   time, CPU time of the syncd process (the simulators run elsewhere), SQL statements,
+   rows written, peak RSS — on SQLite, and on PostgreSQL with --pg.
+Writes bench/results/<timestamp>.json and prints a table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+from sqlalchemy import event, text
+
+HERE = Path(__file__).resolve().parent
+PLATFORMS = ("squarespace", "bigcommerce", "saasignal")
+
+
+def free_port() -> int:
+    from syncd.testing.serve import free_port as fp
+
+    return fp()
+
+
+@contextlib.contextmanager
+def servers(sizes: dict[str, int]) -> Iterator[dict[str, dict[str, Any]]]:
+    """Start one simulator process per store; yields name → {url, token, store_hash}."""
+    procs, info = [], {}
+    try:
+        for name, n in sizes.items():
+            port = free_port()
+            platform_ = name.split("-")[0]
+            procs.append(subprocess.Popen([sys.executable, str(HERE / "sim_server.py"), platform_, str(n), str(port)]))
+            info[name] = {"url": f"http://127.0.0.1:{port}", "platform": platform_}
+        for name, entry in info.items():
+            for _ in range(600):
+                with contextlib.suppress(httpx.HTTPError):
+                    entry.update(httpx.get(entry["url"] + "/__bench/token", timeout=1).json())
+                    break
+                time.sleep(0.05)
+            else:
+                raise RuntimeError(f"simulator {name} did not start")
+        yield info
+    finally:
+        for p in procs:
+            p.terminate()
+        for p in procs:
+            p.wait(10)
+
+
+async def bare_pull(url: str, token: str) -> int:
+    """The client-side floor: walk the pages with httpx and json.loads, nothing else."""
+    items, cursor = 0, None
+    headers = {"Authorization": f"Bearer {token}", "User-Agent": "bench/1"}
+    async with httpx.AsyncClient(base_url=url, headers=headers) as http:
+        while True:
+            body = (await http.get("/1.0/commerce/inventory", params={"cursor": cursor} if cursor else None)).json()
+            items += len(body["inventory"] or [])
+            if not body["pagination"]["hasNextPage"]:
+                return items
+            cursor = body["pagination"]["nextPageCursor"]
+
+
+async def syncd_pull(url: str, token: str) -> int:
+    from syncd.config import Settings
+    from syncd.connectors import open_connectors
+    from syncd.http import SystemClock
+
+    os.environ["BENCH_TOKEN"] = token
+    settings = Settings(stores=[{"name": "s", "platform": "squarespace", "base_url": url, "token_env": "BENCH_TOKEN",
+                                 "requests_per_minute": 10**7}])
+    items = 0
+    async with open_connectors(settings, SystemClock()) as connectors:
+        async for page in connectors["s"].pull({}):
+            items += len(page.observations)
+    return items
+
+
+def pull_overhead(n: int, repeat: int) -> dict[str, Any]:
+    with servers({"squarespace": n}) as info:
+        url, token = info["squarespace"]["url"], info["squarespace"]["token"]
+        bare, ours = [], []
+        for _ in range(repeat):  # side by side, alternating, same server
+            t = time.perf_counter()
+            assert asyncio.run(bare_pull(url, token)) == n
+            bare.append(time.perf_counter() - t)
+            t = time.perf_counter()
+            assert asyncio.run(syncd_pull(url, token)) == n
+            ours.append(time.perf_counter() - t)
+    b, o = statistics.median(bare), statistics.median(ours)
+    return {"skus": n, "pages": -(-n // 50), "bare_httpx_s": round(b, 3), "syncd_s": round(o, 3),
+            "bare_items_per_s": round(n / b), "syncd_items_per_s": round(n / o),
+            "syncd_vs_bare_throughput": round(b / o, 3),
+            "dlt": "not measured: dlt is not installed in this environment"}
+
+
+def cycle_cost(n: int, repeat: int, db_url: str) -> dict[str, Any]:
+    """Runs in a child process (fresh RSS): first sync, then `repeat` steady cycles."""
+    from syncd.config import Settings
+    from syncd.http import SystemClock
+    from syncd.ledger import make_engine, upgrade
+    from syncd.ledger.tables import metadata
+    from syncd.service import reconcile_once
+
+    names = {f"{p}-store": n for p in PLATFORMS}
+    with servers(names) as info:
+        stores = []
+        for name, entry in info.items():
+            os.environ[f"BENCH_{name.split('-')[0].upper()}"] = entry["token"]
+            store = {"name": name, "platform": entry["platform"], "base_url": entry["url"],
+                     "token_env": f"BENCH_{name.split('-')[0].upper()}", "requests_per_minute": 10**7}
+            if entry["platform"] == "bigcommerce":
+                store |= {"store_hash": entry["store_hash"], "apply_lag_seconds": 0}
+            stores.append(store)
+        settings = Settings(ledger={"url": db_url}, stores=stores)
+        engine = make_engine(db_url)
+        if engine.dialect.name == "postgresql":
+            metadata.drop_all(engine)
+            with engine.begin() as conn:
+                conn.execute(text("DROP TABLE IF EXISTS alembic_version"))
+        upgrade(engine)
+        counts = {"statements": 0, "rows": 0}
+
+        @event.listens_for(engine, "before_cursor_execute")
+        def count(conn, cursor, statement, params, context, executemany):  # type: ignore[no-untyped-def]
+            counts["statements"] += 1
+            if statement.lstrip().split()[0].upper() in ("INSERT", "UPDATE", "DELETE"):
+                counts["rows"] += len(params) if executemany else 1
+
+        def one() -> dict[str, Any]:
+            counts.update(statements=0, rows=0)
+            wall, cpu = time.perf_counter(), time.process_time()
+            report = asyncio.run(reconcile_once(settings, SystemClock(), engine=engine))
+            assert report.exit_code == 0, report.failed
+            return {"wall_s": time.perf_counter() - wall, "cpu_s": time.process_time() - cpu,
+                    "statements": counts["statements"], "rows_written": counts["rows"],
+                    "journal": len(report.plan.journal) if report.plan else 0, "writes": report.applied}
+
+        first = one()
+        steady = []
+        for i in range(repeat):
+            httpx.post(info["squarespace-store"]["url"] + "/__bench/sell", params={"every": 100, "offset": i})
+            steady.append(one())
+    med = {k: statistics.median(s[k] for s in steady) for k in steady[0]}
+    return {"skus": n, "stores": len(PLATFORMS), "db": engine.dialect.name,
+            "first_sync": {k: round(v, 3) if isinstance(v, float) else v for k, v in first.items()},
+            "steady_median": {k: round(v, 3) if isinstance(v, float) else v for k, v in med.items()},
+            "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
+
+
+def machine() -> dict[str, Any]:
+    model = next((ln.split(":", 1)[1].strip() for ln in Path("/proc/cpuinfo").read_text().splitlines()
+                  if ln.startswith("model name")), platform.processor())
+    return {"python": platform.python_version(), "platform": platform.platform(), "cpus": os.cpu_count(),
+            "cpu_model": model, "memory_gb": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--sizes", default="1000,10000")
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--pg", default=None, help="also measure on this PostgreSQL URL")
+    parser.add_argument("--child", nargs=2, metavar=("SKUS", "DB_URL"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        print(json.dumps(cycle_cost(int(args.child[0]), args.repeat, args.child[1])))
+        return
+    from syncd.observability import configure_logging
+
+    configure_logging(level="error", json=True)
+    sizes = [int(s) for s in args.sizes.split(",")]
+    results: dict[str, Any] = {"when": datetime.now(UTC).isoformat(timespec="seconds"), "machine": machine(),
+                               "pull_overhead": pull_overhead(max(sizes[:2]), args.repeat), "cycles": []}
+    dbs = ["sqlite"] + (["pg"] if args.pg else [])
+    for n in sizes:
+        for db in dbs:
+            url = args.pg if db == "pg" else f"sqlite:///{HERE}/results/.bench-{n}.db"
+            with contextlib.suppress(FileNotFoundError):
+                for suffix in ("", "-wal", "-shm"):
+                    Path(f"{HERE}/results/.bench-{n}.db{suffix}").unlink()
+            out = subprocess.run([sys.executable, __file__, "--repeat", str(args.repeat), "--child", str(n), url],
+                                 capture_output=True, text=True, check=True, env=os.environ | {"PYTHONPATH": str(HERE.parent)})
+            results["cycles"].append(json.loads(out.stdout.strip().splitlines()[-1]))
+    path = HERE / "results" / f"{results['when'].replace(':', '')}.json"
+    path.write_text(json.dumps(results, indent=2))
+    report(results, path)
+
+
+def report(results: dict[str, Any], path: Path) -> None:
+    p = results["pull_overhead"]
+    print(f"pull of {p['skus']} SKUs ({p['pages']} pages), median of runs: bare httpx {p['bare_httpx_s']} s, "
+          f"syncd {p['syncd_s']} s → syncd at {p['syncd_vs_bare_throughput']}× the bare loop's throughput")
+    print(f"{'SKUs':>7} {'db':>10} | {'first wall':>10} {'cpu':>7} {'rows':>8} | {'steady wall':>11} {'cpu':>6} "
+          f"{'stmts':>6} {'rows':>6} | {'RSS MB':>7}")
+    for c in results["cycles"]:
+        f, s = c["first_sync"], c["steady_median"]
+        print(f"{c['skus']:>7} {c['db']:>10} | {f['wall_s']:>10} {f['cpu_s']:>7} {f['rows_written']:>8} | "
+              f"{s['wall_s']:>11} {s['cpu_s']:>6} {s['statements']:>6} {s['rows_written']:>6} | {c['peak_rss_mb']:>7}")
+    print(f"written to {path.relative_to(HERE.parent)}")
+
+
+if __name__ == "__main__":
+    main()
