@@ -198,8 +198,9 @@ def main() -> None:
             with contextlib.suppress(FileNotFoundError):
                 for suffix in ("", "-wal", "-shm"):
                     Path(f"{HERE}/results/.bench-{n}.db{suffix}").unlink()
+            env = os.environ | {"PYTHONPATH": str(HERE.parent)}
             out = subprocess.run([sys.executable, __file__, "--repeat", str(args.repeat), "--child", str(n), url],
-                                 capture_output=True, text=True, check=True, env=os.environ | {"PYTHONPATH": str(HERE.parent)})
+                                 capture_output=True, text=True, check=True, env=env)
             results["cycles"].append(json.loads(out.stdout.strip().splitlines()[-1]))
     path = HERE / "results" / f"{results['when'].replace(':', '')}.json"
     path.write_text(json.dumps(results, indent=2))
