@@ -70,17 +70,27 @@ def _settings(tokens: bool = True) -> Settings:
     return settings
 
 
+@contextlib.contextmanager
+def _exit_codes() -> Iterator[None]:
+    """Errors become DESIGN's exit codes with a clear message: configuration 2, ledger 1."""
+    try:
+        yield
+    except ConfigError as exc:
+        err.print(f"[bold red]configuration error:[/] {exc}", highlight=False)
+        raise typer.Exit(2) from None
+    except (LedgerError, SQLAlchemyError) as exc:
+        err.print(f"[bold red]ledger error:[/] {type(exc).__name__}: {str(exc).splitlines()[0]}", highlight=False)
+        raise typer.Exit(1) from None
+
+
 def _read_ledger(settings: Settings) -> Engine | None:
     """The ledger's engine for read-only commands, or None when there is no ledger yet."""
     path = sqlite_path(settings.ledger.url)
     if path is not None and not path.exists():
         return None
-    try:
+    with _exit_codes():
         engine = make_engine(settings.ledger.url)
         return engine if schema_exists(engine) else None
-    except (LedgerError, SQLAlchemyError) as exc:
-        err.print(f"[bold red]ledger error:[/] {type(exc).__name__}: {str(exc).splitlines()[0]}", highlight=False)
-        raise typer.Exit(1) from None
 
 
 @app.command()
@@ -148,15 +158,8 @@ def reconcile(
 ) -> None:
     """Run one cycle (pull every store, reconcile, push) and exit with its status."""
     settings = _settings()
-    try:
-        with _progress(enabled=sys.stdout.isatty() and not as_json) as progress:
-            report = asyncio.run(reconcile_once(settings, SystemClock(), dry_run=dry_run, progress=progress))
-    except ConfigError as exc:
-        err.print(f"[bold red]configuration error:[/] {exc}", highlight=False)
-        raise typer.Exit(2) from None
-    except (LedgerError, SQLAlchemyError) as exc:
-        err.print(f"[bold red]ledger error:[/] {type(exc).__name__}: {str(exc).splitlines()[0]}", highlight=False)
-        raise typer.Exit(1) from None
+    with _exit_codes(), _progress(enabled=sys.stdout.isatty() and not as_json) as progress:
+        report = asyncio.run(reconcile_once(settings, SystemClock(), dry_run=dry_run, progress=progress))
     if as_json:
         print(json.dumps(summary(report), indent=2, sort_keys=True))
     elif dry_run:
@@ -173,13 +176,8 @@ def run() -> None:
 
     settings = _settings()
     try:
-        code = asyncio.run(Daemon(settings).serve())
-    except ConfigError as exc:
-        err.print(f"[bold red]configuration error:[/] {exc}", highlight=False)
-        raise typer.Exit(2) from None
-    except (LedgerError, SQLAlchemyError) as exc:
-        err.print(f"[bold red]ledger error:[/] {type(exc).__name__}: {str(exc).splitlines()[0]}", highlight=False)
-        raise typer.Exit(1) from None
+        with _exit_codes():
+            code = asyncio.run(Daemon(settings).serve())
     except OSError as exc:
         err.print(f"[bold red]cannot serve on {settings.daemon.listen}:[/] {exc}", highlight=False)
         raise typer.Exit(1) from None

@@ -177,15 +177,21 @@ class SaaSignalSimulator:
             return error(400, "bad_request", "Malformed JSON")
         return body if isinstance(body, dict) else error(400, "bad_request", "Body must be an object")
 
-    async def _patch(self, request: Request) -> Response:
+    async def _write_request(self, request: Request) -> tuple[SsRecord, dict[str, Any]] | Response:
+        """The gate, the record and the JSON body of a write, or the refusal."""
         if (refused := self._gate(request)) is not None:
             return refused
         r = self.records.get(request.path_params["rid"])
         if r is None:
             return error(404, "not_found", "Inventory record not found")
         body = await self._body(request)
-        if isinstance(body, Response):
-            return body
+        return body if isinstance(body, Response) else (r, body)
+
+    async def _patch(self, request: Request) -> Response:
+        found = await self._write_request(request)
+        if isinstance(found, Response):
+            return found
+        r, body = found
         for key in ("quantity", "incoming"):
             if key in body and (isinstance(body[key], bool) or not isinstance(body[key], int)
                                 or abs(body[key]) > SAFE_INT):
@@ -199,14 +205,10 @@ class SaaSignalSimulator:
         return self._ok(self._view(r))
 
     async def _adjust(self, request: Request) -> Response:
-        if (refused := self._gate(request)) is not None:
-            return refused
-        r = self.records.get(request.path_params["rid"])
-        if r is None:
-            return error(404, "not_found", "Inventory record not found")
-        body = await self._body(request)
-        if isinstance(body, Response):
-            return body
+        found = await self._write_request(request)
+        if isinstance(found, Response):
+            return found
+        r, body = found
         delta = body.get("adjustment")
         if isinstance(delta, bool) or not isinstance(delta, int) or delta == 0 or abs(delta) > SAFE_INT:
             return error(400, "bad_request", "adjustment must be a non-zero integer")
