@@ -105,3 +105,31 @@ def test_a_replica_that_lost_the_lock_cannot_write(engine, ledger):
     assert newer.load_snapshot().available == {}
     newer.record(newer.start_cycle(NOW), snap, plan, [], NOW)
     assert len(newer.load_snapshot().available) == 3
+
+
+@pytest.mark.parametrize(
+    ("mode", "expected_at_apply", "after"),
+    [("relative", 10, 7), ("relative", 9, 6), ("absolute", 10, 7), ("absolute", 9, 7)],
+)
+def test_a_confirmed_write_moves_expected_by_what_it_applied(engine, ledger, mode, expected_at_apply, after):
+    """Relative: expected + delta; absolute: expected = target — in the transaction that
+    marks the write applied."""
+    from sqlalchemy import update
+
+    from syncd.core import Adjustment, WriteMode
+    from syncd.ledger.tables import StoreItemRow
+
+    policy = Policy(stores={"a": StorePolicy()}, initial=InitialPolicy.MIN)
+    snap = ledger.load_snapshot()
+    cycle_id = ledger.start_cycle(NOW)
+    plan = plan_cycle(snap, [StorePull("a", (Observation("a", "X", "a1", 10),))], policy)
+    ledger.record(cycle_id, snap, plan, [], NOW)
+    item = StoreItemRow.__table__  # type: ignore[attr-defined]
+    with engine.begin() as conn:
+        conn.execute(update(item).values(expected=expected_at_apply))
+    adj = Adjustment("a", "X", "a1", 10, 7, WriteMode(mode))
+    [entry] = ledger.record(cycle_id, ledger.load_snapshot(), plan_cycle(ledger.load_snapshot(), [], policy),
+                            [Batch("a", "k", (adj,))], NOW)[0]
+    ledger.mark_in_flight([entry], NOW)
+    ledger.mark_applied([entry], NOW)
+    assert ledger.load_snapshot().items[("a", "X")].expected == after

@@ -17,7 +17,6 @@ Writes are asynchronous (``{transaction_id}``): reads may lag by ``apply_lag``.
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import timedelta
 from typing import Any
@@ -174,11 +173,7 @@ class BigCommerceConnector:
 
     async def _get(self, path: str, params: Mapping[str, Any]) -> Any:
         request = self.client.http.build_request("GET", self._prefix + path, params=params, headers=self._headers)
-        response = await self.client.send(request)
-        try:
-            return response.json()
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            raise self._bad("answer is not valid JSON") from None
+        return self.client.json(await self.client.send(request))
 
     def _bad(self, message: str) -> BadStoreData:
         return BadStoreData(message, store=self.name)

@@ -16,7 +16,6 @@ Writes, one record a request, several at once under the store's pacing:
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from functools import partial
 from typing import Any, TypeVar
@@ -95,12 +94,6 @@ class SaaSignalConnector:
                 self._auth = {"X-API-Key": self._token}
         raise AssertionError("unreachable")
 
-    def _json(self, response: httpx.Response) -> Any:
-        try:
-            return response.json()
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            raise BadStoreData("answer is not valid JSON", store=self.name) from None
-
     async def _bounded(self, calls: Sequence[Callable[[], Awaitable[T]]]) -> list[T]:
         async def run(call: Callable[[], Awaitable[T]]) -> T:
             async with self._gate:
@@ -117,7 +110,7 @@ class SaaSignalConnector:
         seen_ids: set[str] = set()
         while True:
             params: dict[str, Any] = {"limit": PAGE_LIMIT, **({"cursor": cursor} if cursor else {})}
-            body = self._json(await self._call("GET", "/inventory", params=params))
+            body = self.client.json(await self._call("GET", "/inventory", params=params))
             if not isinstance(body, dict) or not isinstance(body.get("items"), list) or "next_cursor" not in body:
                 raise BadStoreData("page lacks 'items' or 'next_cursor'", store=self.name)
             records = [self._record(r, seen_ids) for r in body["items"]]
@@ -152,7 +145,7 @@ class SaaSignalConnector:
         response = await self._call("GET", path, expect=(404,))
         if response.status_code == 404:
             return CatalogEntry(ref, None, True)
-        body = self._json(response)
+        body = self.client.json(response)
         sku = body.get("sku") if isinstance(body, dict) else None
         tracked = body.get("track_inventory", True) if isinstance(body, dict) else True
         return CatalogEntry(ref, sku.strip() if isinstance(sku, str) and sku.strip() else None, tracked is not False)
@@ -184,7 +177,7 @@ class SaaSignalConnector:
         response = await self._call("GET", f"/inventory/{rid}", expect=(404,))
         if response.status_code == 404:
             return None, None
-        body = self._json(response)
+        body = self.client.json(response)
         qty = body.get("quantity") if isinstance(body, dict) else None
         return (rid, qty) if isinstance(qty, int) and not isinstance(qty, bool) else (None, None)
 

@@ -81,18 +81,12 @@ class SquarespaceConnector:
         seen: set[str] = set()
         while request is not None:
             response = await self.client.send(request)
-            body = self._json(response)
+            body = self.client.json(response)
             yield self._page(body, seen)
             try:
                 request = paginator.next(request, body)
             except CursorLoop as exc:
                 raise self._bad(f"invalid cursor: {exc}") from None
-
-    def _json(self, response: httpx.Response) -> Any:
-        try:
-            return response.json()
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            raise self._bad("page is not valid JSON") from None
 
     def _bad(self, message: str) -> BadStoreData:
         return BadStoreData(message, store=self.name)
@@ -184,7 +178,7 @@ class SquarespaceConnector:
         response = await self.client.send(request, expect=(404,))
         if response.status_code == 404:
             return None
-        body = self._json(response)
+        body = self.client.json(response)
         items = body.get("inventory") if isinstance(body, dict) else None
         if not isinstance(items, list):
             raise self._bad("retrieve answer lacks 'inventory'")

@@ -28,7 +28,7 @@ from .model import (
     WriteMode,
     WriteStrategy,
 )
-from .outcomes import ReadVerdict, expected_after_apply, judge_reread
+from .outcomes import ReadVerdict, judge_reread
 from .reconcile import plan_cycle
 from .seeding import seed_quantity
 from .targets import oversold_conflict, target_for
@@ -56,7 +56,6 @@ __all__ = [
     "WriteMode",
     "WriteStrategy",
     "apply_aliases",
-    "expected_after_apply",
     "judge_reread",
     "oversold_conflict",
     "plan_cycle",

@@ -1,21 +1,14 @@
-"""What a write's outcome does to ``expected``, and how a re-read settles an unknown one."""
+"""How a re-read settles a write whose outcome is unknown. (What a confirmed write does
+to ``expected`` — relative: ``+ delta``, absolute: ``= target`` — is applied by the ledger
+in the same transaction that marks the write applied: ``Ledger.mark_applied``.)"""
 
 from __future__ import annotations
 
 from enum import StrEnum
 
-from .model import Adjustment, WriteMode
+from .model import Adjustment
 
-__all__ = ["ReadVerdict", "expected_after_apply", "judge_reread"]
-
-
-def expected_after_apply(expected: int, adjustment: Adjustment) -> int:
-    """A confirmed write moves ``expected`` by exactly what it applied: relative
-    ``expected + delta``, absolute ``target``. Nothing else changes ``expected`` between
-    two pulls, so the next delta is what really happened on the store."""
-    if adjustment.mode is WriteMode.RELATIVE:
-        return expected + adjustment.delta
-    return adjustment.target
+__all__ = ["ReadVerdict", "judge_reread"]
 
 
 class ReadVerdict(StrEnum):

@@ -9,13 +9,15 @@ store, the method and a redacted URL (no query string, no credentials).
 from __future__ import annotations
 
 import contextlib
+import json
 from collections.abc import Callable, Collection, Iterator
-from typing import Literal, TypeVar
+from typing import Any, Literal, TypeVar
 
 import httpx
 
 from ..errors import (
     AuthError,
+    BadStoreData,
     PermanentStoreError,
     RateLimited,
     StoreError,
@@ -122,6 +124,15 @@ class ApiClient:
         if error is not None:
             raise error
         return response
+
+    def json(self, response: httpx.Response) -> Any:
+        """The response's JSON body; a body that is not JSON is ``BadStoreData`` (the
+        store's pull or write fails cleanly), naming the store and the redacted URL."""
+        try:
+            return response.json()
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            raise self._error(BadStoreData, "answer is not valid JSON", response.request,
+                              response.status_code) from None
 
     def _error_for(
         self, request: httpx.Request, response: httpx.Response, expect: Collection[int]

@@ -14,7 +14,6 @@ class FakeClock:
     def __init__(self, start: datetime | None = None) -> None:
         self.t = 0.0
         self.start = start or datetime(2026, 1, 1, tzinfo=UTC)
-        self.slept = 0.0
 
     def monotonic(self) -> float:
         return self.t
@@ -28,5 +27,4 @@ class FakeClock:
     async def sleep(self, seconds: float) -> None:
         if seconds > 0:
             self.t += seconds
-            self.slept += seconds
         await asyncio.sleep(0)
