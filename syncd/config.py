@@ -93,10 +93,18 @@ class StoreSettings(BaseModel):
     enabled: bool = True
     # BigCommerce
     store_hash: str | None = Field(default=None, pattern=r"^[A-Za-z0-9]{1,64}$")
-    location_id: int | None = Field(default=None, ge=1)
     apply_lag_seconds: float | None = Field(default=None, ge=0)
-    # BigCommerce and SaaSignal: "absolute" (default, after a fresh read) or "relative"
-    write_mode: Literal["absolute", "relative"] = "absolute"
+    # BigCommerce and Shopify: a numeric location id; Wix V3: a location GUID. Default: the store's default.
+    location_id: int | str | None = None
+    # BigCommerce, SaaSignal, Wix V1: "absolute" (after a fresh read) or "relative"; default per platform
+    write_mode: Literal["absolute", "relative"] | None = None
+    # Shopify
+    shop: str | None = Field(default=None, pattern=r"^[a-z0-9][a-z0-9-]*\.myshopify\.com$")
+    api_version: str = Field(default="2026-10", pattern=r"^(\d{4}-(01|04|07|10)|unstable)$")
+    bulk_threshold: int | None = Field(default=10_000, ge=0)  # pull larger catalogues by a bulk operation
+    # Wix
+    site_id: str | None = Field(default=None, pattern=r"^[A-Za-z0-9-]{1,64}$")
+    catalog: Literal["v1", "v3", "auto"] = "auto"
 
     @model_validator(mode="after")
     def _one_token_source(self) -> StoreSettings:
@@ -104,12 +112,46 @@ class StoreSettings(BaseModel):
             raise ValueError("set exactly one of token_env or token_file")
         if self.platform == "bigcommerce" and self.store_hash is None:
             raise ValueError("a bigcommerce store needs store_hash")
-        bc_only = self.store_hash or self.location_id or self.apply_lag_seconds is not None
-        if self.platform != "bigcommerce" and bc_only:
-            raise ValueError("store_hash, location_id and apply_lag_seconds are for bigcommerce stores only")
-        if self.write_mode == "relative" and self.platform not in ("bigcommerce", "saasignal"):
+        if self.platform != "bigcommerce" and (self.store_hash or self.apply_lag_seconds is not None):
+            raise ValueError("store_hash and apply_lag_seconds are for bigcommerce stores only")
+        if self.write_mode is not None and self.platform not in ("bigcommerce", "saasignal", "wix"):
             raise ValueError(f"write_mode is fixed on {self.platform}")
+        self._check_location()
+        self._check_shopify()
+        self._check_wix()
         return self
+
+    def _check_location(self) -> None:
+        loc = self.location_id
+        if loc is None:
+            return
+        if self.platform in ("bigcommerce", "shopify"):
+            if not isinstance(loc, int) or loc < 1:
+                raise ValueError(f"location_id on {self.platform} is a positive whole number")
+        elif self.platform == "wix":
+            if not isinstance(loc, str) or not loc.strip():
+                raise ValueError("location_id on wix is the location's GUID (a string)")
+        else:
+            raise ValueError(f"location_id is not used on {self.platform}")
+
+    def _check_shopify(self) -> None:
+        if self.platform != "shopify":
+            if self.shop is not None or {"api_version", "bulk_threshold"} & self.model_fields_set:
+                raise ValueError("shop, api_version and bulk_threshold are for shopify stores only")
+            return
+        if self.shop is None and self.base_url is None:
+            raise ValueError("a shopify store needs shop (its myshopify.com domain) or base_url")
+        if self.api_version != "unstable" and self.api_version < "2026-04":
+            raise ValueError(f"api_version {self.api_version} is too old: syncd writes with changeFromQuantity "
+                             "and @idempotent, which need 2026-04 or later")
+
+    def _check_wix(self) -> None:
+        if self.platform != "wix":
+            if self.site_id is not None or "catalog" in self.model_fields_set:
+                raise ValueError("site_id and catalog are for wix stores only")
+            return
+        if self.write_mode is not None and self.catalog == "v3":
+            raise ValueError("write_mode is fixed on Wix Catalog V3 (absolute, guarded by each item's revision)")
 
 
 class Settings(BaseSettings):

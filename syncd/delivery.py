@@ -14,14 +14,16 @@ from dataclasses import dataclass, field
 
 import structlog
 
-from .connectors import Applied, Connector, Deferred, Rejected, UnknownOutcome
-from .core import Adjustment, Conflict, ConflictKind, ReadVerdict, StoreName, WriteStrategy, judge_reread
+from .connectors import Applied, Connector, Deferred, NotApplied, Rejected, UnknownOutcome
+from .core import Adjustment, Conflict, ConflictKind, ReadVerdict, StoreName, judge_reread
 from .http import Clock
 from .ledger import Ledger, OutboxEntry, OutboxStatus, as_utc
 
 __all__ = ["Delivery", "DeliveryCounts", "by_key"]
 
 log = structlog.get_logger("syncd.delivery")
+
+RESENDS = 3  # how many times rows that were not applied (through no fault of theirs) are sent again at once
 
 
 @dataclass
@@ -56,9 +58,10 @@ class Delivery:
             for key, group in by_key(entries):
                 await self.send(store, group, key)
 
-    async def send(self, store: StoreName, group: Sequence[OutboxEntry], key: str) -> None:
+    async def send(self, store: StoreName, group: Sequence[OutboxEntry], key: str, resends: int = RESENDS) -> None:
         """Send one request; split an atomic batch refused for an unnamed item so the good
-        writes still go through (each half is a new request with its own key)."""
+        writes still go through (each half is a new request with its own key); send the
+        rows an atomic batch did not apply because of another row again, under a new key."""
         self.ledger.mark_in_flight(group, self.clock.wall())
         results = await self.connectors[store].push([e.adjustment for e in group], key)
         if self.progress is not None:
@@ -71,8 +74,18 @@ class Delivery:
                 await self.send(store, self.ledger.rekey(part, fresh, now), fresh)
             return
         pairs = list(zip(group, results, strict=True))
+        again = [e for e, r in pairs if isinstance(r, NotApplied)]
         applied = [e for e, r in pairs if isinstance(r, Applied)]
         deferred = [e for e, r in pairs if isinstance(r, Deferred)]
+        if again and resends <= 0:
+            deferred += again  # nothing applied: the next pull plans them again
+            again = []
+        stale = [(e, r) for e, r in pairs if isinstance(r, Deferred) and r.refused]
+        if stale:
+            conflicts = [_conflict(ConflictKind.STALE_WRITE, e.adjustment,
+                                   f"compare-and-set refused the write ({r.refused}); re-planned next cycle",
+                                   read=r.observed) for e, r in stale]
+            self.conflicts.extend(self.ledger.add_conflicts(self.cycle_id, conflicts, now))
         unknown = [(e, r) for e, r in pairs if isinstance(r, UnknownOutcome)]
         rejected = [(e, r) for e, r in pairs if isinstance(r, Rejected)]
         self.ledger.mark_applied(applied, now)
@@ -91,7 +104,10 @@ class Delivery:
         tally = self.counts.by_store[store]
         tally.update(applied=len(applied), deferred=len(deferred), rejected=len(rejected), unknown=len(unknown))
         log.info("push.result", key=key, applied=len(applied), deferred=len(deferred),
-                 rejected=len(rejected), unknown=len(unknown))
+                 rejected=len(rejected), unknown=len(unknown), again=len(again))
+        if again:
+            fresh = self.new_key()
+            await self.send(store, self.ledger.rekey(again, fresh, now), fresh, resends - 1)
 
     # --- settle ---------------------------------------------------------------------------
 
@@ -107,7 +123,7 @@ class Delivery:
         caps = self.connectors[store].capabilities
         for key, group in by_key(r for r in rows if r.status is not OutboxStatus.PENDING):
             age = now - as_utc(group[0].created_at, now)
-            if caps.strategy is WriteStrategy.RELATIVE_IDEMPOTENT and caps.key_retention and age < caps.key_retention:
+            if caps.key_retention and age < caps.key_retention:  # the store still remembers the key
                 log.info("settle.resend", key=key, writes=len(group))
                 before = self.counts.applied
                 await self.send(store, group, key)
@@ -169,6 +185,6 @@ def by_key(entries: Iterable[OutboxEntry]) -> list[tuple[str, list[OutboxEntry]]
 def _conflict(kind: ConflictKind, adj: Adjustment, message: str, read: object = None) -> Conflict:
     data: dict[str, object] = {"remote_id": adj.remote_id, "before": adj.before, "target": adj.target,
                                "delta": adj.delta}
-    if kind is ConflictKind.UNKNOWN_OUTCOME:
+    if kind in (ConflictKind.UNKNOWN_OUTCOME, ConflictKind.STALE_WRITE):
         data["read"] = read
     return Conflict(kind=kind, store=adj.store, sku=adj.sku, message=message, data=data, subject=adj.remote_id)

@@ -137,4 +137,7 @@ def test_bigcommerce_and_saasignal_settings_load(tmp_path):
                                       'apply_lag_seconds = 5\n[[stores]]\nname = "ss"\nplatform = "saasignal"\n'
                                       'token_env = "U"\n'))
     assert s.stores[0].store_hash == "abc123" and s.stores[0].write_mode == "relative"
-    assert s.stores[1].write_mode == "absolute"
+    assert s.stores[1].write_mode is None  # the platform's default: absolute after a fresh read
+    from syncd.connectors import capabilities_of
+    from syncd.core import WriteStrategy
+    assert capabilities_of(s.stores[1]).strategy is WriteStrategy.ABSOLUTE_FRESH_READ

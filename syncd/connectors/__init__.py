@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .base import Applied, Capabilities, Connector, Deferred, Page, Rejected, UnknownOutcome, WriteResult
+from .base import Applied, Capabilities, Connector, Deferred, NotApplied, Page, Rejected, UnknownOutcome, WriteResult
 from .registry import PLATFORMS, capabilities_of, open_connectors
 
 __all__ = [
@@ -11,6 +11,7 @@ __all__ = [
     "Capabilities",
     "Connector",
     "Deferred",
+    "NotApplied",
     "Page",
     "Rejected",
     "UnknownOutcome",

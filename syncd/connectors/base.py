@@ -14,6 +14,7 @@ __all__ = [
     "Capabilities",
     "Connector",
     "Deferred",
+    "NotApplied",
     "Page",
     "Rejected",
     "UnknownOutcome",
@@ -62,10 +63,22 @@ class Rejected:
 
 @dataclass(frozen=True, slots=True)
 class Deferred:
-    """Not sent: a fresh read no longer equals what the plan was made from (a sale
-    landed), so the write waits for the next pull. Nothing was applied."""
+    """Nothing was applied because the item changed since the pull (a sale landed): a
+    fresh read no longer equals what the plan was made from, or the store's
+    compare-and-set refused the write (``refused`` holds its words; a ``stale_write``
+    conflict is logged). The write waits for the next pull, which re-plans it."""
 
     observed: Quantity
+    refused: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class NotApplied:
+    """Nothing was applied, through no fault of this item: another item of an atomic
+    batch was refused, or the store lost the attempt. Safe to send again at once, as a
+    new request under a new key."""
+
+    reason: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,7 +88,7 @@ class UnknownOutcome:
     message: str
 
 
-WriteResult = Applied | Rejected | Deferred | UnknownOutcome
+WriteResult = Applied | Rejected | Deferred | NotApplied | UnknownOutcome
 
 
 class Connector(Protocol):

@@ -12,7 +12,7 @@ import httpx
 from ..config import Settings, StoreSettings, resolve_token
 from ..errors import ConfigError
 from ..http import ApiClient, Classifier, Clock, Pacer, RateLimiter, RetryPolicy
-from . import bigcommerce, saasignal, squarespace
+from . import bigcommerce, saasignal, shopify, squarespace
 from .base import Capabilities, Connector
 
 __all__ = ["PLATFORMS", "PlatformSpec", "capabilities_of", "open_connectors", "spec_of"]
@@ -27,11 +27,15 @@ class PlatformSpec:
     classify: Classifier | None = None
     pace: Pacer | None = None
     retry_after_429: float | None = None  # the wait when a 429 carries no header
+    base_url: Callable[[StoreSettings], str | None] | None = None  # a default that depends on the store
+
+    def url_for(self, store: StoreSettings) -> str:
+        return store.base_url or (self.base_url(store) if self.base_url else None) or self.default_base_url
 
 
 def _bc_caps(store: StoreSettings) -> Capabilities:
     lag = None if store.apply_lag_seconds is None else timedelta(seconds=store.apply_lag_seconds)
-    return bigcommerce.capabilities(store.write_mode, lag)
+    return bigcommerce.capabilities(store.write_mode or "absolute", lag)
 
 
 PLATFORMS: dict[str, PlatformSpec] = {
@@ -46,19 +50,35 @@ PLATFORMS: dict[str, PlatformSpec] = {
         default_base_url=bigcommerce.DEFAULT_BASE_URL,
         capabilities=_bc_caps,
         build=lambda store, client, token, caps: bigcommerce.BigCommerceConnector(
-            store.name, client, token, store_hash=store.store_hash or "", location_id=store.location_id, caps=caps),
+            store.name, client, token, store_hash=store.store_hash or "", location_id=_int(store.location_id),
+            caps=caps),
         pace=bigcommerce.pace,
         retry_after_429=30.0,  # a 429 without rate headers is platform overload: back off longer
     ),
     "saasignal": PlatformSpec(
         default_base_url=saasignal.DEFAULT_BASE_URL,
-        capabilities=lambda store: saasignal.capabilities(store.write_mode),
+        capabilities=lambda store: saasignal.capabilities(store.write_mode or "absolute"),
         build=lambda store, client, token, caps: saasignal.SaaSignalConnector(store.name, client, token, caps),
         classify=saasignal.classify,
         pace=saasignal.pace,
         retry_after_429=2.0,
     ),
+    "shopify": PlatformSpec(
+        default_base_url="",
+        base_url=lambda store: f"https://{store.shop}" if store.shop else None,
+        capabilities=lambda store: shopify.CAPABILITIES,
+        build=lambda store, client, token, caps: shopify.ShopifyConnector(
+            store.name, client, token, api_version=store.api_version, location_id=_int(store.location_id),
+            bulk_threshold=store.bulk_threshold),
+        classify=shopify.classify,
+        pace=shopify.pace,
+        retry_after_429=2.0,  # an HTTP 429 without Retry-After: the bucket refills in seconds
+    ),
 }
+
+
+def _int(value: int | str | None) -> int | None:
+    return value if isinstance(value, int) else None
 
 
 def spec_of(platform: str) -> PlatformSpec:
@@ -93,7 +113,7 @@ async def open_connectors(
             spec = specs[store.name]
             http = await stack.enter_async_context(
                 httpx.AsyncClient(
-                    base_url=store.base_url or spec.default_base_url,
+                    base_url=spec.url_for(store),
                     timeout=store.timeout_seconds,
                     transport=(transports or {}).get(store.name),
                     follow_redirects=False,

@@ -80,6 +80,7 @@ class ConflictKind(StrEnum):
     BAD_DATA = "bad_data"
     UNKNOWN_OUTCOME = "unknown_outcome"
     WRITE_REJECTED = "write_rejected"
+    STALE_WRITE = "stale_write"  # a compare-and-set refused a write: the item moved since the pull
     CHANGE_CAP = "change_cap"
     ALIAS_COLLISION = "alias_collision"
     ALIAS_DANGLING = "alias_dangling"

@@ -141,7 +141,11 @@ class ApiClient:
         if self.classify is not None:
             custom = self.classify(response)
             if custom is not None:
-                return self._error(custom[0], custom[1], request, status)
+                error = self._error(custom[0], custom[1], request, status)
+                if isinstance(error, RateLimited):  # throttling announced in a body (GraphQL's 200)
+                    asked = self.pace(response, self.clock.wall().timestamp()) if self.pace else None
+                    error.retry_after = asked if asked is not None else self.retry_after_429
+                return error
         if 200 <= status < 300 or status in expect:
             return None
         reason = response.reason_phrase or "error"

@@ -42,17 +42,19 @@ class FaultRule:
     body: dict[str, Any] | None = None
     headers: dict[str, str] | None = None
     query: str | None = None  # a pattern the query string must contain, e.g. "cursor="
+    content: str | None = None  # a pattern the request body must contain (GraphQL: one path, many operations)
     callback: Callable[[], None] | None = None
     skip: int = 0  # let this many matching requests through first
     fired: int = 0
 
-    def matches(self, scope: Scope) -> bool:
+    def matches(self, scope: Scope, body: bytes = b"") -> bool:
         query = scope.get("query_string", b"").decode()
         return (
             self.fired < self.times
             and scope["method"] == self.method
             and re.fullmatch(self.path, scope["path"]) is not None
             and (self.query is None or re.search(self.query, query) is not None)
+            and (self.content is None or re.search(self.content, body.decode("utf-8", "replace")) is not None)
         )
 
 
@@ -72,7 +74,10 @@ class FaultInjector:
         self.rules.clear()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        rule = next((r for r in self.rules if scope["type"] == "http" and r.matches(scope)), None)
+        body = b""
+        if scope["type"] == "http" and any(r.content is not None for r in self.rules):
+            body, receive = await _buffered(receive)
+        rule = next((r for r in self.rules if scope["type"] == "http" and r.matches(scope, body)), None)
         if rule is not None and rule.skip > 0:
             rule.skip -= 1
             rule = None
@@ -134,3 +139,24 @@ class FaultInjector:
 
 async def _swallow(message: Message) -> None:
     return None
+
+
+async def _buffered(receive: Receive) -> tuple[bytes, Receive]:
+    """Read the whole request body, and a ``receive`` that hands it to the app again."""
+    chunks: list[bytes] = []
+    while True:
+        message = await receive()
+        chunks.append(message.get("body", b""))
+        if message["type"] != "http.request" or not message.get("more_body"):
+            break
+    body = b"".join(chunks)
+    sent = False
+
+    async def replay() -> Message:
+        nonlocal sent
+        if sent:
+            return await receive()
+        sent = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    return body, replay

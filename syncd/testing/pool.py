@@ -14,6 +14,7 @@ from ..http.clock import Clock
 from .bigcommerce_sim import BcItem, BigCommerceSimulator
 from .faults import FaultInjector
 from .saasignal_sim import SaaSignalSimulator, SsRecord
+from .shopify_sim import ShItem, ShopifySimulator
 from .squarespace_sim import SquarespaceSimulator, Variant
 
 __all__ = ["Pool", "Simulator", "SquarespacePool", "variant_id"]
@@ -58,7 +59,13 @@ def _saasignal(name: str, stock: Stock, clock: Clock | None, **kw: Any) -> SaaSi
     return SaaSignalSimulator(records, token=f"sk_live_{name}_secret", clock=clock, **kw)
 
 
-BUILDERS = {"squarespace": _squarespace, "bigcommerce": _bigcommerce, "saasignal": _saasignal}
+def _shopify(name: str, stock: Stock, clock: Clock | None, **kw: Any) -> ShopifySimulator:
+    items = [ShItem(id=30_000 + i, sku=sku, available=q or 0, tracked=q is not None)
+             for i, (sku, q) in enumerate(stock.items())]
+    return ShopifySimulator(items, token=f"shpat_{name}_secret", clock=clock, **kw)
+
+
+BUILDERS = {"squarespace": _squarespace, "bigcommerce": _bigcommerce, "saasignal": _saasignal, "shopify": _shopify}
 
 
 class Pool:

@@ -38,6 +38,23 @@ class Harness:
     throttle: dict[str, Any]  # a 429 as the platform sends it
     min_wait: float  # the least syncd must wait after that 429
     untracked_is_listed: bool = True
+    list_method: str = "GET"
+    list_match: str = "query"  # where next_page is looked for: "query" or "content" (the request body)
+    list_content: str | None = None  # a pattern of the listing request's body (GraphQL: one path for all)
+    write_content: str | None = None
+
+    def listing(self, *, follow_up: bool = False) -> dict[str, Any]:
+        """Fault-rule arguments matching the listing requests (only follow-up pages)."""
+        kw: dict[str, Any] = {"method": self.list_method, "path": self.list_path}
+        if self.list_content:
+            kw["content"] = self.list_content
+        if follow_up:
+            kw[self.list_match] = self.next_page if self.list_match == "query" else (
+                (self.list_content or "") + ".*" + self.next_page)
+        return kw
+
+    def writes(self) -> dict[str, Any]:
+        return {"method": self.write[0], "path": self.write[1], "content": self.write_content}
 
 
 HARNESSES = {
@@ -71,6 +88,14 @@ HARNESSES = {
         {"status": 429, "headers": {"Retry-After": "2"},
          "body": {"code": "rate_limited", "message": "Rate limit exceeded. Retry after 2 seconds"}},
         2.0),
+    "shopify": Harness(
+        "shopify", {}, r"/admin/api/[^/]+/graphql\.json", r'"after": ?"',
+        ("POST", r"/admin/api/[^/]+/graphql\.json"),
+        {"status": 200, "body": {
+            "errors": [{"message": "Throttled", "extensions": {"code": "THROTTLED"}}],
+            "extensions": {"cost": {"requestedQueryCost": 754, "actualQueryCost": None, "throttleStatus": {
+                "maximumAvailable": 2000.0, "currentlyAvailable": 54.0, "restoreRate": 100.0}}}}},
+        7.0, list_method="POST", list_match="content", list_content="SyncdLevels", write_content="SyncdSet"),
 }
 
 BIG = {f"SKU-{i:04d}": i % 9 for i in range(1, 1201)}  # several pages on every platform
@@ -120,7 +145,7 @@ async def test_pages_to_exhaustion(make):
 async def test_resumes_after_a_transient_error_mid_pagination(make, harness):
     """A 500 on a follow-up page is retried; the pull still completes."""
     sim, conn = make(BIG)
-    rule = sim.faults.add("GET", harness.list_path, "status", query=harness.next_page, status=500)
+    rule = sim.faults.add(action="status", status=500, **harness.listing(follow_up=True))
     obs, _ = await pull(conn)
     assert rule.fired == 1 and len(obs) == len(BIG)
 
@@ -128,7 +153,7 @@ async def test_resumes_after_a_transient_error_mid_pagination(make, harness):
 async def test_a_malformed_page_fails_the_pull(make, harness):
     """A truncated body is BadStoreData (the cycle then leaves this store out)."""
     sim, conn = make(BIG)
-    sim.faults.add("GET", harness.list_path, "malformed")
+    sim.faults.add(action="malformed", **harness.listing())
     with pytest.raises(BadStoreData):
         await pull(conn)
 
@@ -136,7 +161,7 @@ async def test_a_malformed_page_fails_the_pull(make, harness):
 async def test_429_is_waited_out_as_the_platform_says(make, harness, clock):
     """The platform's own 429 (headers and body) is honoured, then the pull goes on."""
     sim, conn = make({"A": 1, "B": 2})
-    sim.faults.add("GET", harness.list_path, "status", **harness.throttle)
+    sim.faults.add(action="status", **harness.listing(), **harness.throttle)
     obs, _ = await pull(conn)
     assert len(obs) == 2 and clock.t >= harness.min_wait
 
@@ -148,10 +173,10 @@ async def test_a_429_storm_is_ridden_out_and_a_longer_one_fails_cleanly(make, ha
     from syncd.errors import TransientStoreError
 
     sim, conn = make({"A": 1})
-    sim.faults.add("GET", harness.list_path, "status", times=2, **harness.throttle)
+    sim.faults.add(action="status", times=2, **harness.listing(), **harness.throttle)
     obs, _ = await pull(conn)
     assert len(obs) == 1 and clock.t >= 2 * harness.min_wait
-    sim.faults.add("GET", harness.list_path, "status", times=50, **harness.throttle)
+    sim.faults.add(action="status", times=50, **harness.listing(), **harness.throttle)
     with pytest.raises(TransientStoreError):
         await pull(conn)
 
@@ -168,7 +193,7 @@ async def test_a_write_is_applied_exactly_once_across_a_retry(make, harness, fau
     or does not resend and settles by re-reading."""
     sim, conn = make({"A": 5, "B": 5})
     obs = {o.sku: o for o in (await pull(conn))[0]}
-    sim.faults.add(*harness.write, fault, status=500)
+    sim.faults.add(action=fault, status=500, **harness.writes())
     adj = adjustment(conn, obs["A"], 2)
     [result] = await conn.push([adj], "key-0001")
     if isinstance(result, UnknownOutcome):

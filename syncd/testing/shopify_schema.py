@@ -1,0 +1,202 @@
+"""The slice of Shopify's Admin GraphQL schema syncd uses, per API version, and the
+calculated query cost (``shared/stores/shopify.md`` §5–6).
+
+Versions differ in the compare-and-set fields of ``InventoryQuantityInput``: up to
+2025-10 ``compareQuantity`` (+ ``ignoreCompareQuantity``); 2026-01 adds
+``changeFromQuantity``; from 2026-04 only ``changeFromQuantity`` remains.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Mapping
+from typing import Any
+
+from graphql import (
+    FieldNode,
+    FragmentDefinitionNode,
+    FragmentSpreadNode,
+    GraphQLObjectType,
+    GraphQLSchema,
+    InlineFragmentNode,
+    SelectionSetNode,
+    Undefined,
+    build_schema,
+    get_named_type,
+    get_nullable_type,
+    is_leaf_type,
+    is_list_type,
+    value_from_ast,
+)
+
+__all__ = ["MAX_COST", "MAX_INPUT", "MAX_PAGE", "Cost", "schema_for", "version_key"]
+
+MAX_PAGE = 250  # objects per connection page
+MAX_INPUT = 250  # elements of an input array
+MAX_COST = 1000  # points a single query may request
+MUTATION_COST = 10
+
+ERROR_CODES = """
+  CHANGE_FROM_QUANTITY_STALE COMPARE_QUANTITY_REQUIRED COMPARE_QUANTITY_STALE
+  IDEMPOTENCY_CONCURRENT_REQUEST IDEMPOTENCY_KEY_PARAMETER_MISMATCH IDEMPOTENCY_PREVIOUS_ATTEMPT_FAILED
+  INVALID_INVENTORY_ITEM INVALID_LOCATION INVALID_NAME INVALID_QUANTITY_NEGATIVE INVALID_QUANTITY_TOO_HIGH
+  INVALID_QUANTITY_TOO_LOW INVALID_REASON INVALID_REFERENCE_DOCUMENT ITEM_NOT_STOCKED_AT_LOCATION
+  NON_MUTABLE_INVENTORY_ITEM
+"""
+
+SDL = """
+directive @idempotent(key: String!) on FIELD
+scalar DateTime
+scalar UnsignedInt64
+interface Node { id: ID! }
+
+type Query {
+  location(id: ID): Location
+  inventoryItems(first: Int, after: String, query: String): InventoryItemConnection!
+  productVariantsCount(query: String, limit: Int = 10000): Count
+  nodes(ids: [ID!]!): [Node]!
+  node(id: ID!): Node
+}
+type Count { count: Int!  precision: CountPrecision! }
+enum CountPrecision { EXACT AT_LEAST }
+type PageInfo { hasNextPage: Boolean!  hasPreviousPage: Boolean!  startCursor: String  endCursor: String }
+
+type Location implements Node {
+  id: ID!  name: String!  isActive: Boolean!
+  inventoryLevels(first: Int, after: String): InventoryLevelConnection!
+}
+type InventoryLevelConnection { nodes: [InventoryLevel!]!  edges: [InventoryLevelEdge!]!  pageInfo: PageInfo! }
+type InventoryLevelEdge { cursor: String!  node: InventoryLevel! }
+type InventoryLevel implements Node {
+  id: ID!  item: InventoryItem!  location: Location!
+  quantities(names: [String!]!): [InventoryQuantity!]!
+}
+type InventoryQuantity { name: String!  quantity: Int!  updatedAt: DateTime }
+type InventoryItemConnection { nodes: [InventoryItem!]!  edges: [InventoryItemEdge!]!  pageInfo: PageInfo! }
+type InventoryItemEdge { cursor: String!  node: InventoryItem! }
+type InventoryItem implements Node {
+  id: ID!  sku: String  tracked: Boolean!
+  inventoryLevel(locationId: ID!): InventoryLevel
+}
+
+enum BulkOperationStatus { CANCELED CANCELING COMPLETED CREATED EXPIRED FAILED RUNNING }
+enum BulkOperationErrorCode { ACCESS_DENIED INTERNAL_SERVER_ERROR TIMEOUT }
+enum BulkOperationType { QUERY MUTATION }
+type BulkOperation implements Node {
+  id: ID!  status: BulkOperationStatus!  errorCode: BulkOperationErrorCode  objectCount: UnsignedInt64!
+  url: String  type: BulkOperationType!  query: String!  createdAt: DateTime!  completedAt: DateTime
+}
+type UserError { field: [String!]  message: String! }
+type BulkOperationRunQueryPayload { bulkOperation: BulkOperation  userErrors: [UserError!]! }
+
+input InventoryQuantityInput { inventoryItemId: ID!  locationId: ID!  quantity: Int!  %ROW% }
+input InventorySetQuantitiesInput {
+  name: String!  reason: String!  referenceDocumentUri: String  quantities: [InventoryQuantityInput!]!  %TOP%
+}
+enum InventorySetQuantitiesUserErrorCode { %CODES% }
+type InventorySetQuantitiesUserError { field: [String!]  message: String!  code: InventorySetQuantitiesUserErrorCode }
+type InventoryChange {
+  name: String!  delta: Int!  quantityAfterChange: Int  item: InventoryItem  location: Location
+  ledgerDocumentUri: String
+}
+type InventoryAdjustmentGroup {
+  id: ID!  createdAt: DateTime!  reason: String!  referenceDocumentUri: String
+  changes(quantityNames: [String!]): [InventoryChange!]!
+}
+type InventorySetQuantitiesPayload {
+  inventoryAdjustmentGroup: InventoryAdjustmentGroup  userErrors: [InventorySetQuantitiesUserError!]!
+}
+type Mutation {
+  inventorySetQuantities(input: InventorySetQuantitiesInput!): InventorySetQuantitiesPayload
+  bulkOperationRunQuery(query: String!): BulkOperationRunQueryPayload
+}
+"""
+
+
+def version_key(version: str) -> tuple[int, int] | None:
+    """``2026-04`` → (2026, 4); ``unstable`` sorts last; anything else is None."""
+    if version == "unstable":
+        return (9999, 12)
+    year, _, month = version.partition("-")
+    if not (year.isdigit() and month in ("01", "04", "07", "10")):
+        return None
+    return int(year), int(month)
+
+
+@functools.cache
+def schema_for(era: str) -> GraphQLSchema:
+    """``era``: "legacy" (≤ 2025-10), "transition" (2026-01), "current" (2026-04+)."""
+    row = {"legacy": "compareQuantity: Int", "transition": "compareQuantity: Int  changeFromQuantity: Int",
+           "current": "changeFromQuantity: Int"}[era]
+    top = "" if era == "current" else "ignoreCompareQuantity: Boolean = false"
+    return build_schema(SDL.replace("%ROW%", row).replace("%TOP%", top).replace("%CODES%", ERROR_CODES))
+
+
+class Cost:
+    """Calculated query cost: scalars 0, objects 1, a connection 2 + ``first`` × its
+    node's cost, a mutation 10. ``returned`` (field node id → objects returned) turns the
+    requested cost into the actual one."""
+
+    def __init__(self, schema: GraphQLSchema, variables: Mapping[str, Any],
+                 fragments: Mapping[str, FragmentDefinitionNode]) -> None:
+        self.schema = schema
+        self.variables = variables
+        self.fragments = fragments
+
+    def of(self, selection: SelectionSetNode, parent: GraphQLObjectType, mutation: bool = False,
+           returned: Mapping[int, int] | None = None) -> int:
+        if mutation:
+            return MUTATION_COST * sum(1 for s in selection.selections if isinstance(s, FieldNode))
+        return self._set(selection, parent, returned or {})
+
+    def _set(self, selection: SelectionSetNode | None, parent: Any, returned: Mapping[int, int]) -> int:
+        total = 0
+        for node in selection.selections if selection else ():
+            if isinstance(node, InlineFragmentNode):
+                cond = self.schema.get_type(node.type_condition.name.value) if node.type_condition else parent
+                total += self._set(node.selection_set, cond, returned)
+            elif isinstance(node, FragmentSpreadNode):
+                frag = self.fragments[node.name.value]
+                total += self._set(frag.selection_set, self.schema.get_type(frag.type_condition.name.value), returned)
+            elif isinstance(node, FieldNode):
+                total += self._field(node, parent, returned)
+        return total
+
+    def _field(self, node: FieldNode, parent: Any, returned: Mapping[int, int]) -> int:
+        fields = getattr(parent, "fields", {})
+        if node.name.value not in fields:
+            return 0  # __typename and friends
+        field = fields[node.name.value]
+        named = get_named_type(field.type)
+        if is_leaf_type(named):
+            return 0
+        if named.name.endswith("Connection"):
+            first = self._arg(node, field, "first") or 0
+            count = returned.get(id(node), first)
+            node_cost = sum(self._node_cost(sub, named, returned) for sub in (node.selection_set.selections
+                                                                               if node.selection_set else ()))
+            return 2 + count * node_cost
+        if is_list_type(get_nullable_type(field.type)) and node.name.value == "nodes":
+            ids = self._arg(node, field, "ids") or []
+            return len(ids) * (1 + self._set(node.selection_set, named, returned))
+        return 1 + self._set(node.selection_set, named, returned)
+
+    def _node_cost(self, sub: Any, connection: Any, returned: Mapping[int, int]) -> int:
+        if not isinstance(sub, FieldNode) or sub.name.value == "pageInfo":
+            return 0
+        inner = get_named_type(connection.fields[sub.name.value].type)
+        if sub.name.value == "edges":
+            edge = inner
+            node_sel = next((s for s in sub.selection_set.selections  # type: ignore[union-attr]
+                             if isinstance(s, FieldNode) and s.name.value == "node"), None)
+            if node_sel is None:
+                return 0
+            return 1 + self._set(node_sel.selection_set, get_named_type(edge.fields["node"].type), returned)
+        return 1 + self._set(sub.selection_set, inner, returned)
+
+    def _arg(self, node: FieldNode, field: Any, name: str) -> Any:
+        for arg in node.arguments:
+            if arg.name.value == name:
+                return value_from_ast(arg.value, field.args[name].type, dict(self.variables))
+        default = field.args.get(name)
+        return None if default is None or default.default_value is Undefined else default.default_value
