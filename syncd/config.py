@@ -150,8 +150,11 @@ class StoreSettings(BaseModel):
             if self.site_id is not None or "catalog" in self.model_fields_set:
                 raise ValueError("site_id and catalog are for wix stores only")
             return
-        if self.write_mode is not None and self.catalog == "v3":
-            raise ValueError("write_mode is fixed on Wix Catalog V3 (absolute, guarded by each item's revision)")
+        if self.site_id is None:
+            raise ValueError("a wix store needs site_id (sent as wix-site-id)")
+        if self.write_mode == "relative" and self.catalog != "v1":
+            raise ValueError('write_mode = "relative" is for Wix Catalog V1 only: set catalog = "v1" '
+                             "(Catalog V3 writes are absolute, guarded by each item's revision)")
 
 
 class Settings(BaseSettings):

@@ -26,10 +26,12 @@ from tests.helpers import assert_conserved
 
 SKUS = {f"S{i:02d}": 10 for i in range(60)}  # 60 writes: two Squarespace/SaaSignal batches
 LIST = {"squarespace": r"/1\.0/commerce/inventory", "bigcommerce": r".*/inventory/locations/\d+/items",
-        "saasignal": r"/modules/commerce/inventory"}
+        "saasignal": r"/modules/commerce/inventory", "shopify": r"/admin/api/[^/]+/graphql\.json"}
 WRITE = {"squarespace": ("POST", r"/1\.0/commerce/inventory/adjustments"),
          "bigcommerce": ("PUT", r".*/inventory/adjustments/absolute"),
-         "saasignal": ("PATCH", r"/modules/commerce/inventory/[^/]+")}
+         "saasignal": ("PATCH", r"/modules/commerce/inventory/[^/]+"),
+         "shopify": ("POST", r"/admin/api/[^/]+/graphql\.json")}
+CONTENT = {"shopify": {"list": "SyncdLevels", "write": "SyncdSet"}}  # GraphQL: one path, told apart by the body
 # point → (which rule, action, how many matching requests to let through first)
 POINTS = {
     "during_pull": ("list", "call", 0),
@@ -56,12 +58,12 @@ def reconcile(path: Path, pool: Pool) -> subprocess.Popen[str]:
 
 
 @pytest.mark.parametrize("point", sorted(POINTS))
-@pytest.mark.parametrize("platform", ["squarespace", "bigcommerce", "saasignal"])
+@pytest.mark.parametrize("platform", ["squarespace", "bigcommerce", "saasignal", "shopify"])
 def test_sigkill_at_a_step_boundary_then_rerun(tmp_path, ledger_url, platform, point):
     """Kill, rerun: conserved, settled, applied once, converged."""
     which, action, skip = POINTS[point]
-    if platform == "bigcommerce" and point == "between_batches":
-        pytest.skip("BigCommerce writes up to 2,000 rows in one request: 60 writes are one batch")
+    if platform in ("bigcommerce", "shopify") and point == "between_batches":
+        pytest.skip(f"{platform} writes up to 250 rows or more in one request: 60 writes are one batch")
     pool = Pool({"shop": (platform, SKUS), "hub": (platform, SKUS)})
     with serve(pool["shop"].app) as shop, serve(pool["hub"].app) as hub:
         path = config(tmp_path, pool, {"shop": shop, "hub": hub}, ledger_url)
@@ -71,9 +73,9 @@ def test_sigkill_at_a_step_boundary_then_rerun(tmp_path, ledger_url, platform, p
             pool["shop"].sell(sku, 1)
         victim: dict[str, Any] = {}
         rule_path = LIST[platform] if which == "list" else WRITE[platform][1]
-        method = "GET" if which == "list" else WRITE[platform][0]
+        method = ("POST" if platform == "shopify" else "GET") if which == "list" else WRITE[platform][0]
         target = pool["shop"] if which == "list" else pool["hub"]
-        target.faults.add(method, rule_path, action, skip=skip,
+        target.faults.add(method, rule_path, action, skip=skip, content=CONTENT.get(platform, {}).get(which),
                           callback=lambda: os.kill(victim["proc"].pid, signal.SIGKILL))
         victim["proc"] = reconcile(path, pool)
         assert victim["proc"].wait(60) == -signal.SIGKILL
@@ -89,8 +91,8 @@ def test_sigkill_at_a_step_boundary_then_rerun(tmp_path, ledger_url, platform, p
     assert ledger.load_snapshot().available == {sku: 9 for sku in SKUS}
     for sku in SKUS:
         assert pool.quantities(sku) == {"shop": 9, "hub": 9}
-    if platform == "squarespace":
-        assert all(n == 1 for n in pool["hub"].applied_keys.values())
+    if platform in ("squarespace", "shopify"):
+        assert pool["hub"].applied_keys and all(n == 1 for n in pool["hub"].applied_keys.values())
     with engine.connect() as conn:
         statuses = {r[0] for r in conn.execute(select(OutboxRow.__table__.c.status))}  # type: ignore[attr-defined]
     assert statuses <= {"applied", "superseded", "rejected", "deferred"}

@@ -12,7 +12,7 @@ import httpx
 from ..config import Settings, StoreSettings, resolve_token
 from ..errors import ConfigError
 from ..http import ApiClient, Classifier, Clock, Pacer, RateLimiter, RetryPolicy
-from . import bigcommerce, saasignal, shopify, squarespace
+from . import bigcommerce, saasignal, shopify, squarespace, wix
 from .base import Capabilities, Connector
 
 __all__ = ["PLATFORMS", "PlatformSpec", "capabilities_of", "open_connectors", "spec_of"]
@@ -73,6 +73,15 @@ PLATFORMS: dict[str, PlatformSpec] = {
         classify=shopify.classify,
         pace=shopify.pace,
         retry_after_429=2.0,  # an HTTP 429 without Retry-After: the bucket refills in seconds
+    ),
+    "wix": PlatformSpec(
+        default_base_url=wix.DEFAULT_BASE_URL,
+        capabilities=lambda store: wix.capabilities(store.catalog, store.write_mode),
+        build=lambda store, client, token, caps: wix.WixConnector(
+            store.name, client, token, site_id=store.site_id or "", catalog=store.catalog,
+            location_id=store.location_id if isinstance(store.location_id, str) else None, caps=caps),
+        classify=wix.classify,
+        retry_after_429=60.0,  # 200 a minute, no Retry-After: a 429 means the minute is spent
     ),
 }
 

@@ -16,6 +16,7 @@ from .faults import FaultInjector
 from .saasignal_sim import SaaSignalSimulator, SsRecord
 from .shopify_sim import ShItem, ShopifySimulator
 from .squarespace_sim import SquarespaceSimulator, Variant
+from .wix_sim import WixItem, WixSimulator
 
 __all__ = ["Pool", "Simulator", "SquarespacePool", "variant_id"]
 
@@ -65,7 +66,15 @@ def _shopify(name: str, stock: Stock, clock: Clock | None, **kw: Any) -> Shopify
     return ShopifySimulator(items, token=f"shpat_{name}_secret", clock=clock, **kw)
 
 
-BUILDERS = {"squarespace": _squarespace, "bigcommerce": _bigcommerce, "saasignal": _saasignal, "shopify": _shopify}
+def _wix(name: str, stock: Stock, clock: Clock | None, **kw: Any) -> WixSimulator:
+    """``catalog``: "V1_CATALOG" or "V3_CATALOG" (default). One product per SKU."""
+    items = [WixItem(product_id=f"{variant_id(name, sku)[:8]}-prod-{i:06d}", sku=sku, quantity=q or 0,
+                     tracked=q is not None) for i, (sku, q) in enumerate(stock.items())]
+    return WixSimulator(items, token=f"wix-{name}-secret", site_id=f"site-{name}", clock=clock, **kw)
+
+
+BUILDERS = {"squarespace": _squarespace, "bigcommerce": _bigcommerce, "saasignal": _saasignal, "shopify": _shopify,
+            "wix": _wix}
 
 
 class Pool:
@@ -97,6 +106,8 @@ class Pool:
         if platform == "bigcommerce":
             entry["store_hash"] = self.sims[name].store_hash
             entry.setdefault("apply_lag_seconds", 0)
+        if platform == "wix":
+            entry["site_id"] = self.sims[name].site_id
         return entry
 
     def settings(self, ledger_url: str, base_urls: Mapping[str, str] | None = None,

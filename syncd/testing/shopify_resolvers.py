@@ -6,8 +6,6 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from dataclasses import dataclass
-from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from graphql import (
@@ -24,47 +22,12 @@ from graphql import (
 )
 
 from .shopify_schema import MAX_INPUT, MAX_PAGE
+from .shopify_state import KEY_RETENTION, BulkRun, IdempotencyRecord, ShItem
 
 if TYPE_CHECKING:
     from .shopify_sim import ShopifySimulator
 
-__all__ = ["KEY_RETENTION", "BulkRun", "IdempotencyRecord", "ShItem", "install"]
-
-KEY_RETENTION = timedelta(hours=24)
-
-
-@dataclass
-class ShItem:
-    """An inventory item stocked (or not) at the shop's primary location."""
-
-    id: int
-    sku: str | None
-    available: int
-    tracked: bool = True
-    committed: int = 0
-    stocked: bool = True
-    mutable: bool = True
-    oversell: bool = False  # the variant's inventoryPolicy is CONTINUE
-
-
-@dataclass
-class IdempotencyRecord:
-    args: str
-    at: datetime
-    payload: dict[str, Any] | None = None
-    failed: bool = False
-
-
-@dataclass
-class BulkRun:
-    id: int
-    query: str
-    lines: list[dict[str, Any]]
-    started: float
-    base: str
-    failed: bool = False
-
-
+__all__ = ["install"]
 
 QUANTITY_NAMES = {"available", "on_hand", "committed", "incoming", "reserved", "damaged", "safety_stock",
                   "quality_control"}
@@ -306,6 +269,8 @@ def _set_quantities(_: Any, info: GraphQLResolveInfo, input: dict[str, Any]) -> 
     payload = _apply(sim, input, era)
     if key is not None:
         sim.keys[key] = IdempotencyRecord(args, now, payload)
+        if payload["inventoryAdjustmentGroup"] is not None:
+            sim.applied_keys[key] += 1
     return payload
 
 

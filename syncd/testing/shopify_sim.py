@@ -39,8 +39,8 @@ from starlette.routing import Route
 from ..http.clock import Clock, SystemClock
 from . import shopify_resolvers as resolvers
 from .faults import FaultInjector
-from .shopify_resolvers import BulkRun, IdempotencyRecord, ShItem
 from .shopify_schema import MAX_COST, Cost, schema_for, version_key
+from .shopify_state import BulkRun, IdempotencyRecord, ShItem
 
 __all__ = ["IdempotencyRecord", "ShItem", "ShopifySimulator"]
 
@@ -79,6 +79,7 @@ class ShopifySimulator:
         self.fail_bulk = False
         self.fail_writes = 0  # the next N mutations fail inside Shopify (INTERNAL_SERVER_ERROR)
         self.keys: dict[str, IdempotencyRecord] = {}
+        self.applied_keys: Counter[str] = Counter()  # how many times a key's writes were applied (replays: not)
         self.requests: Counter[str] = Counter()
         self.throttled = 0
         self.before_write: list[Callable[[ShopifySimulator], None]] = []

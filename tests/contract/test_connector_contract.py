@@ -42,6 +42,7 @@ class Harness:
     list_match: str = "query"  # where next_page is looked for: "query" or "content" (the request body)
     list_content: str | None = None  # a pattern of the listing request's body (GraphQL: one path for all)
     write_content: str | None = None
+    sim: dict[str, Any] | None = None  # simulator options (e.g. Wix's catalog version)
 
     def listing(self, *, follow_up: bool = False) -> dict[str, Any]:
         """Fault-rule arguments matching the listing requests (only follow-up pages)."""
@@ -56,6 +57,9 @@ class Harness:
     def writes(self) -> dict[str, Any]:
         return {"method": self.write[0], "path": self.write[1], "content": self.write_content}
 
+
+WIX_429 = {"status": 429, "body": {"message": "Too many requests", "details": {"applicationError": {
+    "code": "RESOURCE_EXHAUSTED", "description": "Too many requests", "data": {}}}}}
 
 HARNESSES = {
     "squarespace": Harness(
@@ -96,6 +100,22 @@ HARNESSES = {
             "extensions": {"cost": {"requestedQueryCost": 754, "actualQueryCost": None, "throttleStatus": {
                 "maximumAvailable": 2000.0, "currentlyAvailable": 54.0, "restoreRate": 100.0}}}}},
         7.0, list_method="POST", list_match="content", list_content="SyncdLevels", write_content="SyncdSet"),
+    "wix-v3": Harness(
+        "wix", {"catalog": "v3"}, r"/stores/v3/inventory-items/query", r'"cursor"',
+        ("POST", r"/stores/v3/bulk/inventory-items/update"), WIX_429, 60.0,
+        list_method="POST", list_match="content"),
+    "wix-v3-auto": Harness(
+        "wix", {}, r"/stores/v3/inventory-items/query", r'"cursor"',
+        ("POST", r"/stores/v3/bulk/inventory-items/update"), WIX_429, 60.0,
+        list_method="POST", list_match="content"),
+    "wix-v1": Harness(
+        "wix", {"catalog": "v1"}, r"/stores-reader/v2/inventoryItems/query", r'numericId.*\$gt',
+        ("PATCH", r"/stores/v2/inventoryItems/product/[^/]+"), WIX_429, 60.0,
+        list_method="POST", list_match="content", sim={"catalog": "V1_CATALOG"}),
+    "wix-v1-relative": Harness(
+        "wix", {"catalog": "v1", "write_mode": "relative"}, r"/stores-reader/v2/inventoryItems/query",
+        r'numericId.*\$gt', ("POST", r"/stores/v2/inventoryItems/(in|de)crement"), WIX_429, 60.0,
+        list_method="POST", list_match="content", sim={"catalog": "V1_CATALOG"}),
 }
 
 BIG = {f"SKU-{i:04d}": i % 9 for i in range(1, 1201)}  # several pages on every platform
@@ -112,7 +132,7 @@ Make = Callable[[dict[str, int | None]], tuple[Any, Connector]]
 @pytest.fixture
 def make(harness: Harness, clock: FakeClock) -> Make:
     def build(stock: dict[str, int | None]) -> tuple[Any, Connector]:
-        pool = Pool({"s": (harness.platform, stock)}, clock=clock)
+        pool = Pool({"s": (harness.platform, stock)}, clock=clock, sim_options={"s": harness.sim or {}})
         sim = pool["s"]
         store = StoreSettings(**{**pool.store_settings("s"), **harness.options})
         spec = spec_of(store.platform)

@@ -1,0 +1,155 @@
+"""Wix Catalog V3 inventory items: one item per variant × location, guarded by ``revision``."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping, Sequence
+from typing import Any
+
+from ..core import Adjustment, CatalogEntry, ConflictKind, ItemIssue, Observation, Quantity
+from ..errors import PermanentStoreError, StoreError, TransientStoreError
+from .base import Applied, Deferred, Page, Rejected, UnknownOutcome, WriteResult
+from .wix import WixSite, whole
+
+__all__ = ["CatalogV3"]
+
+QUERY = "/stores/v3/inventory-items/query"
+BULK_UPDATE = "/stores/v3/bulk/inventory-items/update"
+PAGE = 1000
+READ_CHUNK = 100
+LIMIT = 99_999_999
+
+
+class CatalogV3:
+    def __init__(self, site: WixSite, location_id: str | None) -> None:
+        self.site = site
+        self.location = location_id
+        self.revisions: dict[str, str] = {}  # item id → revision, from the latest pull or read
+
+    async def pull(self, catalog: Mapping[str, CatalogEntry]) -> AsyncIterator[Page]:
+        """Every item at the location, in cursor order. Without a configured location,
+        the site must keep its stock at one location (else the pull fails and says so)."""
+        query: dict[str, Any] = {"cursorPaging": {"limit": PAGE}}
+        if self.location:
+            query["filter"] = {"locationId": {"$eq": self.location}}
+        seen: set[str] = set()
+        cursors: set[str] = set()
+        while True:
+            body = await self.site.call("POST", QUERY, {"query": query})
+            items, meta = self._page(body)
+            yield self._parse(items, seen)
+            nxt = (meta.get("cursors") or {}).get("next")
+            if not meta.get("hasNext"):
+                return
+            if not isinstance(nxt, str) or not nxt or nxt in cursors:
+                raise self.site.bad("hasNext is true but the next cursor is missing or repeated")
+            cursors.add(nxt)
+            query = {"cursorPaging": {"limit": PAGE, "cursor": nxt}}
+
+    def _page(self, body: Any) -> tuple[list[Any], dict[str, Any]]:
+        if not isinstance(body, dict) or not isinstance(body.get("inventoryItems"), list) or \
+                not isinstance(body.get("pagingMetadata"), dict):
+            raise self.site.bad("page lacks 'inventoryItems' or 'pagingMetadata'")
+        return body["inventoryItems"], body["pagingMetadata"]
+
+    def _parse(self, items: list[Any], seen: set[str]) -> Page:
+        observations: list[Observation] = []
+        issues: list[ItemIssue] = []
+        for raw in items:
+            ref, sku, qty = self._item(raw)
+            if ref in seen:
+                raise self.site.bad(f"inventory item {ref} appears twice in one pull")
+            seen.add(ref)
+            if not sku:
+                issues.append(ItemIssue(self.site.name, ref, None, ConflictKind.UNMAPPED, "variant has no SKU"))
+            elif qty is not None and (not whole(qty) or not 0 <= qty <= LIMIT):
+                issues.append(ItemIssue(self.site.name, ref, sku, ConflictKind.BAD_DATA,
+                                        f"quantity {qty!r} is not a whole number from 0 to {LIMIT:,}"))
+            else:
+                observations.append(Observation(self.site.name, sku, ref, qty))
+        return Page(tuple(observations), tuple(issues))
+
+    def _item(self, raw: Any) -> tuple[str, str | None, Any]:
+        """(item id, SKU, quantity or None for in-stock tracking); remembers the revision."""
+        if not isinstance(raw, dict) or not isinstance(raw.get("id"), str) or "revision" not in raw:
+            raise self.site.bad("an inventory item lacks 'id' or 'revision'")
+        loc = raw.get("locationId")
+        if self.location is None:
+            self.location = loc if isinstance(loc, str) else None
+        elif loc != self.location:
+            raise self.site.bad(f"items at more than one location ({self.location}, {loc}): set location_id to "
+                                "the location syncd should keep in step")
+        self.revisions[raw["id"]] = str(raw["revision"])
+        product = raw.get("product")
+        sku = product.get("variantSku") if isinstance(product, dict) else None
+        sku = sku.strip() if isinstance(sku, str) and sku.strip() else None
+        if raw.get("trackQuantity") is False or ("inStock" in raw and "quantity" not in raw):
+            return raw["id"], sku, None
+        if "quantity" not in raw:
+            raise self.site.bad(f"item {raw['id']} has neither 'quantity' nor 'inStock'")
+        return raw["id"], sku, raw["quantity"]
+
+    async def read(self, remote_ids: Sequence[str]) -> dict[str, Quantity]:
+        found: dict[str, Quantity] = {}
+        ids = list(dict.fromkeys(remote_ids))
+        for i in range(0, len(ids), READ_CHUNK):
+            query = {"cursorPaging": {"limit": READ_CHUNK}, "filter": {"id": {"$in": ids[i : i + READ_CHUNK]}}}
+            items, _ = self._page(await self.site.call("POST", QUERY, {"query": query}))
+            for raw in items:
+                ref, _sku, qty = self._item(raw)
+                if qty is None or whole(qty):
+                    found[ref] = qty
+        return found
+
+    async def push(self, batch: Sequence[Adjustment], key: str) -> list[WriteResult]:
+        """One bulk update; each row carries the revision its ``before`` was read at, so
+        Wix applies it only if the item has not changed since. Results row by row."""
+        if not 0 < len(batch) <= PAGE or len({a.remote_id for a in batch}) != len(batch):
+            raise ValueError(f"a Wix V3 batch holds 1 to {PAGE} distinct items, not {len(batch)}")
+        results: dict[int, WriteResult] = {}
+        unknown = [a.remote_id for a in batch if a.remote_id not in self.revisions]
+        if unknown:  # not seen since this connector started: read them (and their revisions) first
+            try:
+                fresh = await self.read(unknown)
+            except StoreError:
+                return [Deferred(None)] * len(batch)
+            for i, a in enumerate(batch):
+                if a.remote_id in unknown and fresh.get(a.remote_id) != a.before:
+                    results[i] = Deferred(fresh.get(a.remote_id))
+        send = [i for i in range(len(batch)) if i not in results]
+        if send:
+            results.update(await self._update(batch, send))
+        return [results[i] for i in range(len(batch))]
+
+    async def _update(self, batch: Sequence[Adjustment], send: list[int]) -> dict[int, WriteResult]:
+        rows = [{"inventoryItem": {"id": batch[i].remote_id, "revision": self.revisions[batch[i].remote_id],
+                                   "quantity": batch[i].target}} for i in send]
+        try:
+            body = await self.site.call("POST", BULK_UPDATE, {"inventoryItems": rows, "returnEntity": False,
+                                                              "reason": "MANUAL"}, retry="unsent")
+        except TransientStoreError as exc:
+            return {i: UnknownOutcome(exc.reason) for i in send}
+        except PermanentStoreError as exc:
+            return {i: Rejected(str(exc.status or "error"), exc.reason) for i in send}
+        for i in send:
+            self.revisions.pop(batch[i].remote_id, None)  # moved on (or not): read again before a next write
+        results = body.get("results") if isinstance(body, dict) else None
+        meta = body.get("bulkActionMetadata") if isinstance(body, dict) else None
+        if not isinstance(results, list) or (isinstance(meta, dict) and meta.get("undetailedFailures")):
+            return {i: UnknownOutcome("bulk update answered without itemised results") for i in send}
+        out: dict[int, WriteResult] = {}
+        for result in results:
+            m = result.get("itemMetadata") if isinstance(result, dict) else None
+            if not isinstance(m, dict):
+                continue
+            index = m.get("originalIndex")
+            if not whole(index) or not 0 <= index < len(send):
+                continue
+            if m.get("success") is True:
+                out[send[index]] = Applied()
+                continue
+            error = m.get("error")
+            error = error if isinstance(error, dict) else {}
+            code, message = str(error.get("code") or "ERROR"), str(error.get("description") or "")
+            out[send[index]] = (Deferred(None, refused=f"{code}: {message}") if code == "INVALID_REVISION"
+                                else Rejected(code, message))
+        return {i: out.get(i, UnknownOutcome("no result for this row")) for i in send}
