@@ -26,11 +26,13 @@ from tests.helpers import assert_conserved
 
 SKUS = {f"S{i:02d}": 10 for i in range(60)}  # 60 writes: two Squarespace/SaaSignal batches
 LIST = {"squarespace": r"/1\.0/commerce/inventory", "bigcommerce": r".*/inventory/locations/\d+/items",
-        "saasignal": r"/modules/commerce/inventory", "shopify": r"/admin/api/[^/]+/graphql\.json"}
+        "saasignal": r"/modules/commerce/inventory", "shopify": r"/admin/api/[^/]+/graphql\.json",
+        "wix": r"/stores/v3/inventory-items/query"}
 WRITE = {"squarespace": ("POST", r"/1\.0/commerce/inventory/adjustments"),
          "bigcommerce": ("PUT", r".*/inventory/adjustments/absolute"),
          "saasignal": ("PATCH", r"/modules/commerce/inventory/[^/]+"),
-         "shopify": ("POST", r"/admin/api/[^/]+/graphql\.json")}
+         "shopify": ("POST", r"/admin/api/[^/]+/graphql\.json"),
+         "wix": ("POST", r"/stores/v3/bulk/inventory-items/update")}
 CONTENT = {"shopify": {"list": "SyncdLevels", "write": "SyncdSet"}}  # GraphQL: one path, told apart by the body
 # point → (which rule, action, how many matching requests to let through first)
 POINTS = {
@@ -58,11 +60,11 @@ def reconcile(path: Path, pool: Pool) -> subprocess.Popen[str]:
 
 
 @pytest.mark.parametrize("point", sorted(POINTS))
-@pytest.mark.parametrize("platform", ["squarespace", "bigcommerce", "saasignal", "shopify"])
+@pytest.mark.parametrize("platform", ["squarespace", "bigcommerce", "saasignal", "shopify", "wix"])
 def test_sigkill_at_a_step_boundary_then_rerun(tmp_path, ledger_url, platform, point):
     """Kill, rerun: conserved, settled, applied once, converged."""
     which, action, skip = POINTS[point]
-    if platform in ("bigcommerce", "shopify") and point == "between_batches":
+    if platform in ("bigcommerce", "shopify", "wix") and point == "between_batches":
         pytest.skip(f"{platform} writes up to 250 rows or more in one request: 60 writes are one batch")
     pool = Pool({"shop": (platform, SKUS), "hub": (platform, SKUS)})
     with serve(pool["shop"].app) as shop, serve(pool["hub"].app) as hub:
@@ -73,7 +75,7 @@ def test_sigkill_at_a_step_boundary_then_rerun(tmp_path, ledger_url, platform, p
             pool["shop"].sell(sku, 1)
         victim: dict[str, Any] = {}
         rule_path = LIST[platform] if which == "list" else WRITE[platform][1]
-        method = ("POST" if platform == "shopify" else "GET") if which == "list" else WRITE[platform][0]
+        method = ("POST" if platform in ("shopify", "wix") else "GET") if which == "list" else WRITE[platform][0]
         target = pool["shop"] if which == "list" else pool["hub"]
         target.faults.add(method, rule_path, action, skip=skip, content=CONTENT.get(platform, {}).get(which),
                           callback=lambda: os.kill(victim["proc"].pid, signal.SIGKILL))

@@ -1,0 +1,96 @@
+"""Whole cycles with Wix stores on both catalogs."""
+
+from __future__ import annotations
+
+import pytest
+
+from syncd.core import ConflictKind
+from syncd.ledger import Ledger
+from syncd.testing import FakeClock
+from syncd.testing.pool import Pool
+from tests.cycle.test_mixed_pool import HookedLedger, converged, cycle
+from tests.helpers import assert_conserved
+
+STOCK = {"A": 10, "B": 10, "C": 10}
+V1 = {"catalog": "V1_CATALOG"}
+
+
+def make_pool(monkeypatch: pytest.MonkeyPatch, clock: FakeClock, stores: dict[str, str],
+              sims: dict[str, dict[str, str]] | None = None) -> Pool:
+    pool = Pool({name: (platform, STOCK) for name, platform in stores.items()}, clock=clock, sim_options=sims)
+    for k, v in pool.env().items():
+        monkeypatch.setenv(k, v)
+    return pool
+
+
+async def test_v3_sale_between_pull_and_push_is_a_revision_conflict_settled_next_cycle(monkeypatch, engine, clock):
+    pool = make_pool(monkeypatch, clock, {"sq": "squarespace", "w3": "wix"})
+    ledger = HookedLedger(engine)
+    ledger.after_record = []
+    assert (await cycle(pool, engine, clock, ledger)).exit_code == 0
+    for sku in STOCK:
+        pool["sq"].sell(sku, 2)
+    ledger.after_record = [lambda: pool["w3"].sell("C", 1)]
+    report = await cycle(pool, engine, clock, ledger)
+    assert report.exit_code == 0 and report.applied == 2 and report.deferred == 1
+    [stale] = [c for c in report.new_conflicts if c.kind is ConflictKind.STALE_WRITE]
+    assert stale.store == "w3" and stale.sku == "C" and "INVALID_REVISION" in stale.message
+    assert (await cycle(pool, engine, clock, ledger)).exit_code == 0
+    assert {sku: converged(pool, sku) for sku in STOCK} == {"A": 8, "B": 8, "C": 7}
+    assert_conserved(ledger)
+
+
+async def test_v1_learns_skus_once_and_keeps_sales(monkeypatch, engine, clock):
+    """Catalog V1 has no SKU on inventory items: products are looked up once and
+    remembered; a sale before the fresh read waits for the next cycle."""
+    pool = make_pool(monkeypatch, clock, {"sq": "squarespace", "w1": "wix"}, {"w1": V1})
+    ledger = HookedLedger(engine)
+    ledger.after_record = []
+    options = {"w1": {"catalog": "v1"}}
+    assert (await cycle(pool, engine, clock, ledger, **options)).exit_code == 0
+    lookups = pool["w1"].requests["POST /stores-reader/v1/products/query"]
+    assert lookups == 1
+    pool["sq"].sell("A", 3)
+    ledger.after_record = [lambda: pool["w1"].sell("A", 1)]
+    report = await cycle(pool, engine, clock, ledger, **options)
+    assert report.exit_code == 0 and report.deferred == 1
+    await cycle(pool, engine, clock, ledger, **options)
+    assert converged(pool, "A") == 6
+    assert pool["w1"].requests["POST /stores-reader/v1/products/query"] == lookups
+    assert_conserved(ledger)
+
+
+async def test_v1_relative_keeps_a_sale_that_lands_during_the_write(monkeypatch, engine, clock):
+    pool = make_pool(monkeypatch, clock, {"sq": "squarespace", "w1": "wix"}, {"w1": V1})
+    options = {"w1": {"catalog": "v1", "write_mode": "relative"}}
+    await cycle(pool, engine, clock, **options)
+    pool["sq"].sell("A", 4)
+    pool["w1"].before_write.append(lambda sim: (sim.sell("A", 1), sim.before_write.clear()))
+    await cycle(pool, engine, clock, **options)
+    assert pool.quantities("A") == {"sq": 6, "w1": 5}
+    await cycle(pool, engine, clock, **options)
+    assert converged(pool, "A") == 5
+    assert_conserved(Ledger(engine))
+
+
+async def test_a_pool_with_both_wix_catalogs_and_every_platform_converges(monkeypatch, engine, clock):
+    """Six stores — Squarespace, BigCommerce, SaaSignal, Shopify, Wix V1, Wix V3 (auto-
+    detected) — with sales on each and between pull and push: every sale counted once."""
+    pool = make_pool(monkeypatch, clock, {"sq": "squarespace", "bc": "bigcommerce", "ss": "saasignal",
+                                          "sh": "shopify", "w1": "wix", "w3": "wix"}, {"w1": V1})
+    ledger = HookedLedger(engine)
+    ledger.after_record = []
+    assert (await cycle(pool, engine, clock, ledger)).exit_code == 0
+    sold = {"A": pool["w1"].sell("A", 3), "B": pool["w3"].sell("B", 2), "C": pool["sh"].sell("C", 1)}
+    ledger.after_record = [lambda: pool["w3"].sell("A", 1), lambda: pool["w1"].sell("C", 1)]
+    assert (await cycle(pool, engine, clock, ledger)).exit_code == 0
+    sold["A"] += 1
+    sold["C"] += 1
+    for _ in range(2):
+        assert (await cycle(pool, engine, clock, ledger)).exit_code == 0
+    for sku in STOCK:
+        assert converged(pool, sku) == 10 - sold[sku]
+        assert ledger.load_snapshot().available[sku] == 10 - sold[sku]
+    assert_conserved(ledger)
+    quiet = await cycle(pool, engine, clock, ledger)
+    assert quiet.plan is not None and quiet.plan.adjustments == ()
