@@ -19,7 +19,7 @@ install: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
-## Three simulated stores on 127.0.0.1, an SQLite ledger, cycles with sales (POOL=squarespace|mixed).
+## Simulated stores on 127.0.0.1, an SQLite ledger, cycles with sales (POOL=squarespace|mixed|all).
 demo: $(STAMP)
 	$(BIN)/python -m syncd.testing.demo --pool $(POOL) $(DEMO_ARGS)
 

@@ -1,5 +1,6 @@
-"""`make demo`: three simulated stores on 127.0.0.1 (Squarespace by default; with
-``--pool mixed``, one Squarespace, one BigCommerce and one SaaSignal store), an SQLite
+"""`make demo`: simulated stores on 127.0.0.1 (three Squarespace sites by default; with
+``--pool mixed``, one Squarespace, one BigCommerce and one SaaSignal store; with
+``--pool all``, those plus a Shopify shop and a Wix site), an SQLite
 ledger, and cycles with sales between them — one of them landing between a pull and its
 push.
 
@@ -36,11 +37,15 @@ console = Console()
 POOLS = {
     "squarespace": {"harbour-shop": "squarespace", "market-stall": "squarespace", "wholesale": "squarespace"},
     "mixed": {"harbour-shop": "squarespace", "market-stall": "bigcommerce", "wholesale": "saasignal"},
+    "all": {"harbour-shop": "squarespace", "market-stall": "bigcommerce", "wholesale": "saasignal",
+            "flagship": "shopify", "pop-up": "wix"},
 }
 CATALOGUE: dict[str, dict[str, int | None]] = {
     "harbour-shop": {"OLIVE-OIL-500": 24, "SEA-SALT-250": 40, "HONEY-JAR": 12, "TEA-EARLGREY": 30},
     "market-stall": {"OLIVE-OIL-500": 20, "SEA-SALT-250": 38, "HONEY-JAR": 15, "TEA-EARLGREY": 30},
     "wholesale": {"OLIVE-OIL-500": 26, "SEA-SALT-250": 40, "HONEY-JAR": 12, "TEA-EARLGREY": None},
+    "flagship": {"OLIVE-OIL-500": 25, "SEA-SALT-250": 41, "HONEY-JAR": 14, "TEA-EARLGREY": 30},
+    "pop-up": {"OLIVE-OIL-500": 22, "SEA-SALT-250": 40, "HONEY-JAR": 13, "TEA-EARLGREY": 30},
 }
 SKUS = sorted(CATALOGUE["harbour-shop"])
 
@@ -96,7 +101,7 @@ async def _demo(workdir: Path, kind: str) -> int:
         # The late sale lands on a store syncd writes to with a relative, keyed write
         # (Squarespace); the olive-oil sale is elsewhere so that store gets a write.
         oil_store, late = ("harbour-shop", "market-stall")
-        if kind == "mixed":
+        if kind != "squarespace":
             oil_store, late = late, oil_store
         for store, sku, n in [(oil_store, "OLIVE-OIL-500", 3), ("market-stall", "HONEY-JAR", 2),
                               ("wholesale", "SEA-SALT-250", 10)]:
