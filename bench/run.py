@@ -4,8 +4,8 @@
 
 Measures, reporting medians of repeated runs and ratios measured side by side:
 1. pull overhead: syncd's Squarespace pull vs a bare httpx loop over the same pages;
-2. cycle cost per catalogue size (one Squarespace, one BigCommerce and one SaaSignal
-   store): first sync and steady cycle (1 % of SKUs sold since the last cycle) — wall
+2. cycle cost per catalogue size (one store on each platform: Squarespace, BigCommerce,
+   SaaSignal, Shopify, Wix V3): first sync and steady cycle (1 % of SKUs sold since the last cycle) — wall
    time, CPU time of the syncd process (the simulators run elsewhere), SQL statements,
    rows written, peak RSS — on SQLite, and on PostgreSQL with --pg.
 Writes bench/results/<timestamp>.json and prints a table.
@@ -33,7 +33,7 @@ import httpx
 from sqlalchemy import event, text
 
 HERE = Path(__file__).resolve().parent
-PLATFORMS = ("squarespace", "bigcommerce", "saasignal")
+PLATFORMS = ("squarespace", "bigcommerce", "saasignal", "shopify", "wix")
 
 
 def free_port() -> int:
@@ -131,6 +131,8 @@ def cycle_cost(n: int, repeat: int, db_url: str) -> dict[str, Any]:
                      "token_env": f"BENCH_{name.split('-')[0].upper()}", "requests_per_minute": 10**7}
             if entry["platform"] == "bigcommerce":
                 store |= {"store_hash": entry["store_hash"], "apply_lag_seconds": 0}
+            if entry["platform"] == "wix":
+                store |= {"site_id": entry["site_id"], "catalog": "v3"}
             stores.append(store)
         settings = Settings(ledger={"url": db_url}, stores=stores)
         engine = make_engine(db_url)
