@@ -15,8 +15,10 @@ from tests.helpers import assert_conserved
 STOCK = {"A": 10, "B": 10, "C": 10}
 
 
-def make_pool(monkeypatch: pytest.MonkeyPatch, clock: FakeClock, stores: dict[str, str]) -> Pool:
-    pool = Pool({name: (platform, STOCK) for name, platform in stores.items()}, clock=clock)
+def make_pool(monkeypatch: pytest.MonkeyPatch, clock: FakeClock, stores: dict[str, str],
+              sims: dict[str, dict[str, str]] | None = None) -> Pool:
+    """A pool of ``STOCK`` on each named store (name → platform), tokens in the environment."""
+    pool = Pool({name: (platform, STOCK) for name, platform in stores.items()}, clock=clock, sim_options=sims)
     for k, v in pool.env().items():
         monkeypatch.setenv(k, v)
     return pool

@@ -2,25 +2,13 @@
 
 from __future__ import annotations
 
-import pytest
-
 from syncd.core import ConflictKind
 from syncd.ledger import Ledger
-from syncd.testing import FakeClock
-from syncd.testing.pool import Pool
 from tests.cycle.test_mixed_pool import HookedLedger, converged, cycle
+from tests.cycle.test_shopify_cycle import STOCK, make_pool
 from tests.helpers import assert_conserved
 
-STOCK = {"A": 10, "B": 10, "C": 10}
 V1 = {"catalog": "V1_CATALOG"}
-
-
-def make_pool(monkeypatch: pytest.MonkeyPatch, clock: FakeClock, stores: dict[str, str],
-              sims: dict[str, dict[str, str]] | None = None) -> Pool:
-    pool = Pool({name: (platform, STOCK) for name, platform in stores.items()}, clock=clock, sim_options=sims)
-    for k, v in pool.env().items():
-        monkeypatch.setenv(k, v)
-    return pool
 
 
 async def test_v3_sale_between_pull_and_push_is_a_revision_conflict_settled_next_cycle(monkeypatch, engine, clock):
