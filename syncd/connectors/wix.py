@@ -25,7 +25,7 @@ from typing import Any, Protocol, TypeGuard
 import httpx
 
 from .. import __version__
-from ..core import Adjustment, CatalogEntry, Quantity, WriteStrategy
+from ..core import Adjustment, CatalogEntry, Quantity, WriteMode, WriteStrategy
 from ..errors import BadStoreData, PermanentStoreError, StoreError
 from ..http import ApiClient
 from .base import Capabilities, Page, WriteResult
@@ -111,11 +111,11 @@ class WixConnector:
         if self._path is None:
             if self.version is None:
                 self.version = await self.detect()
-            from . import wix_v1, wix_v3
+            from . import wix_v1, wix_v3  # they import WixSite from here
             if self.version == "v3":
                 self._path = wix_v3.CatalogV3(self.site, self.location_id)
             else:
-                self._path = wix_v1.CatalogV1(self.site, relative=self.capabilities.strategy.mode.value == "relative")
+                self._path = wix_v1.CatalogV1(self.site, relative=self.capabilities.strategy.mode is WriteMode.RELATIVE)
         return self._path
 
     async def detect(self) -> str:

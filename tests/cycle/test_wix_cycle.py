@@ -2,30 +2,12 @@
 
 from __future__ import annotations
 
-from syncd.core import ConflictKind
 from syncd.ledger import Ledger
 from tests.cycle.test_mixed_pool import HookedLedger, converged, cycle
 from tests.cycle.test_shopify_cycle import STOCK, make_pool
 from tests.helpers import assert_conserved
 
 V1 = {"catalog": "V1_CATALOG"}
-
-
-async def test_v3_sale_between_pull_and_push_is_a_revision_conflict_settled_next_cycle(monkeypatch, engine, clock):
-    pool = make_pool(monkeypatch, clock, {"sq": "squarespace", "w3": "wix"})
-    ledger = HookedLedger(engine)
-    ledger.after_record = []
-    assert (await cycle(pool, engine, clock, ledger)).exit_code == 0
-    for sku in STOCK:
-        pool["sq"].sell(sku, 2)
-    ledger.after_record = [lambda: pool["w3"].sell("C", 1)]
-    report = await cycle(pool, engine, clock, ledger)
-    assert report.exit_code == 0 and report.applied == 2 and report.deferred == 1
-    [stale] = [c for c in report.new_conflicts if c.kind is ConflictKind.STALE_WRITE]
-    assert stale.store == "w3" and stale.sku == "C" and "INVALID_REVISION" in stale.message
-    assert (await cycle(pool, engine, clock, ledger)).exit_code == 0
-    assert {sku: converged(pool, sku) for sku in STOCK} == {"A": 8, "B": 8, "C": 7}
-    assert_conserved(ledger)
 
 
 async def test_v1_learns_skus_once_and_keeps_sales(monkeypatch, engine, clock):
