@@ -1,13 +1,17 @@
 """syncd benchmark: simulators served over 127.0.0.1, each in its own process.
 
-    python bench/run.py [--sizes 1000,10000] [--repeat 5] [--pg URL]      (make bench)
+    python bench/run.py [--sizes 1000,10000] [--repeat 5] [--pg URL] [--platforms a,b,…]   (make bench)
 
 Measures, reporting medians of repeated runs and ratios measured side by side:
-1. pull overhead: syncd's Squarespace pull vs a bare httpx loop over the same pages;
-2. cycle cost per catalogue size (one store on each platform: Squarespace, BigCommerce,
-   SaaSignal, Shopify, Wix V3): first sync and steady cycle (1 % of SKUs sold since the last cycle) — wall
-   time, CPU time of the syncd process (the simulators run elsewhere), SQL statements,
-   rows written, peak RSS — on SQLite, and on PostgreSQL with --pg.
+1. pull overhead: syncd's Squarespace pull vs a bare httpx loop over the same pages, and
+   vs dlt's ``rest_api`` source (the ``bench`` extra) over the same pages;
+2. cycle cost per catalogue size (by default one store on each platform: Squarespace,
+   BigCommerce, SaaSignal, Shopify, Wix V3): first sync and steady cycle (1 % of SKUs sold
+   since the last cycle) — wall time, CPU time of the syncd process (the simulators run
+   elsewhere), SQL statements, rows written, peak RSS — on SQLite, and on PostgreSQL with
+   --pg. Each steady cycle is followed by the same pulls alone, so the table splits the
+   cycle's CPU into the stores' pages (HTTP, JSON, parsing) and everything else.
+   Several sizes make the scaling curve.
 Writes bench/results/<timestamp>.json and prints a table.
 """
 
@@ -96,10 +100,29 @@ async def syncd_pull(url: str, token: str) -> int:
     return items
 
 
+def dlt_pull(url: str, token: str) -> int:
+    """The same pages through dlt's ``rest_api`` source (its RESTClient and cursor
+    paginator), items extracted without a destination."""
+    from dlt.sources.rest_api import rest_api_source
+
+    source = rest_api_source({
+        "client": {"base_url": url, "auth": {"type": "bearer", "token": token}},
+        "resources": [{"name": "inventory", "endpoint": {
+            "path": "1.0/commerce/inventory", "data_selector": "inventory",
+            "paginator": {"type": "cursor", "cursor_path": "pagination.nextPageCursor", "cursor_param": "cursor"}}}],
+    })
+    return sum(len(page) if isinstance(page, list) else 1 for page in source.resources["inventory"])
+
+
 def pull_overhead(n: int, repeat: int) -> dict[str, Any]:
+    try:
+        import dlt  # noqa: F401  (the bench extra)
+        have_dlt = True
+    except ImportError:
+        have_dlt = False
     with servers({"squarespace": n}) as info:
         url, token = info["squarespace"]["url"], info["squarespace"]["token"]
-        bare, ours = [], []
+        bare, ours, theirs = [], [], []
         for _ in range(repeat):  # side by side, alternating, same server
             t = time.perf_counter()
             assert asyncio.run(bare_pull(url, token)) == n
@@ -107,34 +130,69 @@ def pull_overhead(n: int, repeat: int) -> dict[str, Any]:
             t = time.perf_counter()
             assert asyncio.run(syncd_pull(url, token)) == n
             ours.append(time.perf_counter() - t)
+            if have_dlt:
+                t = time.perf_counter()
+                assert dlt_pull(url, token) == n
+                theirs.append(time.perf_counter() - t)
     b, o = statistics.median(bare), statistics.median(ours)
-    return {"skus": n, "pages": -(-n // 50), "bare_httpx_s": round(b, 3), "syncd_s": round(o, 3),
-            "bare_items_per_s": round(n / b), "syncd_items_per_s": round(n / o),
-            "syncd_vs_bare_throughput": round(b / o, 3),
-            "dlt": "not measured: dlt is not installed in this environment"}
+    out: dict[str, Any] = {
+        "skus": n, "pages": -(-n // 50), "bare_httpx_s": round(b, 3), "syncd_s": round(o, 3),
+        "bare_items_per_s": round(n / b), "syncd_items_per_s": round(n / o),
+        "syncd_vs_bare_throughput": round(b / o, 3)}
+    if theirs:
+        d = statistics.median(theirs)
+        out |= {"dlt_rest_api_s": round(d, 3), "dlt_items_per_s": round(n / d),
+                "syncd_vs_dlt_throughput": round(d / o, 3), "bare_vs_dlt_throughput": round(d / b, 3)}
+    else:
+        out["dlt"] = "not measured: dlt is not installed (make bench installs the bench extra)"
+    return out
 
 
-def cycle_cost(n: int, repeat: int, db_url: str) -> dict[str, Any]:
-    """Runs in a child process (fresh RSS): first sync, then `repeat` steady cycles."""
+def store_settings(info: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    stores = []
+    for name, entry in info.items():
+        env = f"BENCH_{name.split('-')[0].upper()}"
+        os.environ[env] = entry["token"]
+        store = {"name": name, "platform": entry["platform"], "base_url": entry["url"], "token_env": env,
+                 "requests_per_minute": 10**7}
+        if entry["platform"] == "bigcommerce":
+            store |= {"store_hash": entry["store_hash"], "apply_lag_seconds": 0}
+        if entry["platform"] == "wix":
+            store |= {"site_id": entry["site_id"], "catalog": "v3"}
+        stores.append(store)
+    return stores
+
+
+async def pulls_only(settings: Any, ledger: Any) -> int:
+    """Every store's pull, concurrently, through the connectors and nothing else: the
+    part of a cycle that is HTTP and page parsing (SaaSignal with its learned catalog)."""
+    from syncd.connectors import open_connectors
+    from syncd.http import SystemClock
+
+    since = datetime(1970, 1, 1, tzinfo=UTC)
+
+    async def one(name: str, connector: Any) -> int:
+        items = 0
+        async for page in connector.pull(ledger.catalog(name, since)):
+            items += len(page.observations)
+        return items
+
+    async with open_connectors(settings, SystemClock()) as connectors:
+        return sum(await asyncio.gather(*(one(n, c) for n, c in connectors.items())))
+
+
+def cycle_cost(n: int, repeat: int, db_url: str, platforms: tuple[str, ...]) -> dict[str, Any]:
+    """Runs in a child process (fresh RSS): first sync, then `repeat` steady cycles, each
+    followed by the same pulls alone (side by side: what of the cycle is the stores' pages)."""
     from syncd.config import Settings
     from syncd.http import SystemClock
-    from syncd.ledger import make_engine, upgrade
+    from syncd.ledger import Ledger, make_engine, upgrade
     from syncd.ledger.tables import metadata
     from syncd.service import reconcile_once
 
-    names = {f"{p}-store": n for p in PLATFORMS}
+    names = {f"{p}-store": n for p in platforms}
     with servers(names) as info:
-        stores = []
-        for name, entry in info.items():
-            os.environ[f"BENCH_{name.split('-')[0].upper()}"] = entry["token"]
-            store = {"name": name, "platform": entry["platform"], "base_url": entry["url"],
-                     "token_env": f"BENCH_{name.split('-')[0].upper()}", "requests_per_minute": 10**7}
-            if entry["platform"] == "bigcommerce":
-                store |= {"store_hash": entry["store_hash"], "apply_lag_seconds": 0}
-            if entry["platform"] == "wix":
-                store |= {"site_id": entry["site_id"], "catalog": "v3"}
-            stores.append(store)
-        settings = Settings(ledger={"url": db_url}, stores=stores)
+        settings = Settings(ledger={"url": db_url}, stores=store_settings(info))
         engine = make_engine(db_url)
         if engine.dialect.name == "postgresql":
             metadata.drop_all(engine)
@@ -159,14 +217,23 @@ def cycle_cost(n: int, repeat: int, db_url: str) -> dict[str, Any]:
                     "journal": len(report.plan.journal) if report.plan else 0, "writes": report.applied}
 
         first = one()
-        steady = []
+        first_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        steady, pulls = [], []
+        seller = info[f"{platforms[0]}-store"]["url"]
         for i in range(repeat):
-            httpx.post(info["squarespace-store"]["url"] + "/__bench/sell", params={"every": 100, "offset": i})
+            httpx.post(seller + "/__bench/sell", params={"every": 100, "offset": i})
             steady.append(one())
+            cpu = time.process_time()
+            assert asyncio.run(pulls_only(settings, Ledger(engine))) == n * len(platforms)
+            pulls.append(time.process_time() - cpu)
     med = {k: statistics.median(s[k] for s in steady) for k in steady[0]}
-    return {"skus": n, "stores": len(PLATFORMS), "db": engine.dialect.name,
+    pull_cpu = statistics.median(pulls)
+    local = statistics.median(s["cpu_s"] - p for s, p in zip(steady, pulls, strict=True))
+    return {"skus": n, "stores": len(platforms), "platforms": list(platforms), "db": engine.dialect.name,
             "first_sync": {k: round(v, 3) if isinstance(v, float) else v for k, v in first.items()},
             "steady_median": {k: round(v, 3) if isinstance(v, float) else v for k, v in med.items()},
+            "steady_pulls_only_cpu_s": round(pull_cpu, 3), "steady_cpu_beyond_pulls_s": round(local, 3),
+            "first_sync_peak_rss_mb": round(first_rss, 1),
             "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
 
 
@@ -182,10 +249,13 @@ def main() -> None:
     parser.add_argument("--sizes", default="1000,10000")
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--pg", default=None, help="also measure on this PostgreSQL URL")
+    parser.add_argument("--platforms", default=",".join(PLATFORMS),
+                        help="one store per platform, comma-separated (the first one is where sales happen)")
     parser.add_argument("--child", nargs=2, metavar=("SKUS", "DB_URL"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        print(json.dumps(cycle_cost(int(args.child[0]), args.repeat, args.child[1])))
+        platforms = tuple(args.platforms.split(","))
+        print(json.dumps(cycle_cost(int(args.child[0]), args.repeat, args.child[1], platforms)))
         return
     from syncd.observability import configure_logging
 
@@ -201,7 +271,8 @@ def main() -> None:
                 for suffix in ("", "-wal", "-shm"):
                     Path(f"{HERE}/results/.bench-{n}.db{suffix}").unlink()
             env = os.environ | {"PYTHONPATH": str(HERE.parent)}
-            out = subprocess.run([sys.executable, __file__, "--repeat", str(args.repeat), "--child", str(n), url],
+            out = subprocess.run([sys.executable, __file__, "--repeat", str(args.repeat), "--platforms",
+                                  args.platforms, "--child", str(n), url],
                                  capture_output=True, text=True, check=True, env=env)
             results["cycles"].append(json.loads(out.stdout.strip().splitlines()[-1]))
     path = HERE / "results" / f"{results['when'].replace(':', '')}.json"
@@ -213,12 +284,17 @@ def report(results: dict[str, Any], path: Path) -> None:
     p = results["pull_overhead"]
     print(f"pull of {p['skus']} SKUs ({p['pages']} pages), median of runs: bare httpx {p['bare_httpx_s']} s, "
           f"syncd {p['syncd_s']} s → syncd at {p['syncd_vs_bare_throughput']}× the bare loop's throughput")
-    print(f"{'SKUs':>7} {'db':>10} | {'first wall':>10} {'cpu':>7} {'rows':>8} | {'steady wall':>11} {'cpu':>6} "
-          f"{'stmts':>6} {'rows':>6} | {'RSS MB':>7}")
+    if "dlt_rest_api_s" in p:
+        print(f"  dlt rest_api {p['dlt_rest_api_s']} s → syncd at {p['syncd_vs_dlt_throughput']}× dlt's throughput "
+              f"(bare loop at {p['bare_vs_dlt_throughput']}× dlt)")
+    print(f"{'SKUs':>7} {'stores':>6} {'db':>10} | {'first wall':>10} {'cpu':>7} {'rows':>8} | {'steady wall':>11} "
+          f"{'cpu':>6} {'pulls':>6} {'rest':>6} {'stmts':>6} {'rows':>6} | {'RSS MB':>7}")
     for c in results["cycles"]:
         f, s = c["first_sync"], c["steady_median"]
-        print(f"{c['skus']:>7} {c['db']:>10} | {f['wall_s']:>10} {f['cpu_s']:>7} {f['rows_written']:>8} | "
-              f"{s['wall_s']:>11} {s['cpu_s']:>6} {s['statements']:>6} {s['rows_written']:>6} | {c['peak_rss_mb']:>7}")
+        print(f"{c['skus']:>7} {c['stores']:>6} {c['db']:>10} | {f['wall_s']:>10} {f['cpu_s']:>7} "
+              f"{f['rows_written']:>8} | {s['wall_s']:>11} {s['cpu_s']:>6} {c['steady_pulls_only_cpu_s']:>6} "
+              f"{c['steady_cpu_beyond_pulls_s']:>6} {s['statements']:>6} {s['rows_written']:>6} | "
+              f"{c['peak_rss_mb']:>7}")
     print(f"written to {path.relative_to(HERE.parent)}")
 
 

@@ -21,12 +21,12 @@ needs and retries.
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import timedelta
 from typing import Any
 
 import httpx
+import orjson
 
 from .. import __version__
 from ..core import Adjustment, CatalogEntry, ConflictKind, ItemIssue, Observation, Quantity, WriteStrategy
@@ -262,11 +262,11 @@ class ShopifyConnector:
         response = await self.client.send(self.client.http.build_request("GET", node["url"]))  # no token
         seen: set[str] = set()
         rows: list[tuple[Any, Any]] = []
-        for line in response.text.splitlines():
+        for line in response.content.splitlines():
             if not line.strip():
                 continue
             try:
-                item = json.loads(line)
+                item = orjson.loads(line)
             except ValueError:
                 raise self._bad("bulk result has a line that is not JSON") from None
             level = item.get("inventoryLevel") if isinstance(item, dict) else None

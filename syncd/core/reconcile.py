@@ -81,7 +81,7 @@ def plan_cycle(snapshot: Snapshot, pulls: Iterable[StorePull], policy: Policy) -
             _report_duplicates(sku, index.duplicates[sku], out)
             out.skipped.add(sku)
         elif sku in snapshot.available:
-            _known_sku(sku, snapshot, index, policy, out)
+            _known_sku(sku, snapshot, index, policy, out, complete)
         else:
             _first_sight(sku, index, policy, complete, out)
     return Plan(
@@ -178,11 +178,12 @@ def _mismatch(sku: Sku, view: Mapping[StoreName, Observation | ItemState]) -> Co
     )
 
 
-def _fresh(sku: Sku, index: _Index) -> dict[StoreName, Observation]:
-    """This cycle's usable observations of ``sku`` (unreadable items left out)."""
-    return {
-        s: o for s, o in index.by_sku.get(sku, {}).items() if (s, sku) not in index.bad
-    }
+def _fresh(sku: Sku, index: _Index) -> Mapping[StoreName, Observation]:
+    """This cycle's usable observations of ``sku`` (unreadable items left out). Read only."""
+    seen = index.by_sku.get(sku, {})
+    if sku not in index.bad_skus:
+        return seen
+    return {s: o for s, o in seen.items() if (s, sku) not in index.bad}
 
 
 def _first_sight(
@@ -194,7 +195,7 @@ def _first_sight(
     if not complete or sku in index.bad_skus:
         out.unseeded.append(sku)
         return
-    view: dict[StoreName, Observation | ItemState] = dict(fresh)
+    view: dict[StoreName, Observation | ItemState] = dict(fresh)  # a copy: fresh is read only
     mismatch = _mismatch(sku, view)
     if mismatch is not None:
         out.conflicts.append(mismatch)
@@ -232,10 +233,33 @@ def _over_the_cap(sku: Sku, fresh: Mapping[StoreName, Observation], snapshot: Sn
                     data={"changes": dict(sorted(moves.items())), "cap": policy.max_change})
 
 
+def _unchanged(sku: Sku, fresh: Mapping[StoreName, Observation], snapshot: Snapshot, index: _Index,
+               complete: bool) -> bool:
+    """The steady case, decided cheaply: every enabled store was pulled, shows the SKU
+    under the same remote id, tracked, at exactly the quantity the ledger expects. Then
+    the general rules below would absorb nothing, remove nothing, report nothing missing
+    and find no tracking mismatch; only the targets are left to check."""
+    if not complete or len(fresh) != len(index.pulled) or sku in index.bad_skus:
+        return False
+    items = snapshot.items
+    for store, obs in fresh.items():
+        prev = items.get((store, sku))
+        if prev is None or obs.quantity is None or prev.expected != obs.quantity or prev.remote_id != obs.remote_id:
+            return False
+    return True
+
+
 def _known_sku(
-    sku: Sku, snapshot: Snapshot, index: _Index, policy: Policy, out: _Builder
+    sku: Sku, snapshot: Snapshot, index: _Index, policy: Policy, out: _Builder, complete: bool = False
 ) -> None:
     fresh = _fresh(sku, index)
+    if _unchanged(sku, fresh, snapshot, index, complete):
+        available = snapshot.available[sku]
+        oversold = oversold_conflict(sku, available)
+        if oversold is not None:
+            out.conflicts.append(oversold)
+        _plan_writes(sku, available, fresh, policy, out)
+        return
     held = _over_the_cap(sku, fresh, snapshot, policy)
     if held is not None:
         out.conflicts.append(held)
@@ -321,11 +345,15 @@ def _plan_writes(
     policy: Policy,
     out: _Builder,
 ) -> None:
+    targets: dict[tuple[int, int, int | None], int] = {}  # stores sharing a rule share its target
     for store, obs in sorted(fresh.items()):
         if obs.quantity is None:
             continue
         store_policy = policy.stores[store]
-        target = target_for(available, store_policy.buffer, store_policy.buffer_percent, store_policy.max_listed)
+        rule = (store_policy.buffer, store_policy.buffer_percent, store_policy.max_listed)
+        target = targets.get(rule)
+        if target is None:
+            target = targets[rule] = target_for(available, *rule)
         if target != obs.quantity:
             out.adjustments.append(
                 Adjustment(store, sku, obs.remote_id, obs.quantity, target, store_policy.mode)

@@ -14,6 +14,7 @@ from collections.abc import Callable, Collection, Iterator
 from typing import Any, Literal, TypeVar
 
 import httpx
+import orjson
 
 from ..errors import (
     AuthError,
@@ -129,8 +130,8 @@ class ApiClient:
         """The response's JSON body; a body that is not JSON is ``BadStoreData`` (the
         store's pull or write fails cleanly), naming the store and the redacted URL."""
         try:
-            return response.json()
-        except (json.JSONDecodeError, UnicodeDecodeError):
+            return orjson.loads(response.content)
+        except (json.JSONDecodeError, UnicodeDecodeError):  # orjson's error is a JSONDecodeError
             raise self._error(BadStoreData, "answer is not valid JSON", response.request,
                               response.status_code) from None
 

@@ -60,6 +60,7 @@ class SaaSignalSimulator:
                  rps: int | None = None, balance: int | None = None) -> None:
         self.records = {r.id: r for r in records}
         self._sorted: list[str] | None = None
+        self._idx: tuple[int, dict[tuple[str, str | None], SsRecord], dict[str | None, SsRecord]] | None = None
         self.token = token
         self.clock = clock or SystemClock()
         self.rps = rps
@@ -82,7 +83,19 @@ class SaaSignalSimulator:
     # --- merchant side --------------------------------------------------------------------
 
     def record(self, sku: str) -> SsRecord:
-        return next(r for r in self.records.values() if r.sku == sku)
+        r = self._index()[1].get(sku)
+        return r if r is not None and r.sku == sku else next(r for r in self.records.values() if r.sku == sku)
+
+    def _index(self) -> tuple[dict[tuple[str, str | None], SsRecord], dict[str | None, SsRecord]]:
+        """Lookups by (product, variant) and by SKU, rebuilt when records are added or removed
+        (a SKU changed in place is caught by the caller's check)."""
+        if self._idx is None or self._idx[0] != len(self.records):
+            by_ref = {(r.product_id, r.variant_id): r for r in self.records.values()}
+            by_sku: dict[str | None, SsRecord] = {}
+            for r in self.records.values():
+                by_sku.setdefault(r.sku, r)
+            self._idx = (len(self.records), by_ref, by_sku)
+        return self._idx[1], self._idx[2]
 
     def quantity(self, sku: str) -> int:
         return self.record(sku).quantity
@@ -223,7 +236,7 @@ class SaaSignalSimulator:
         if (refused := self._gate(request)) is not None:
             return refused
         pid = request.path_params["pid"]
-        r = next((r for r in self.records.values() if r.product_id == pid and r.variant_id is None), None)
+        r = self._index()[0].get((pid, None))
         if r is None:
             return error(404, "not_found", "Product not found")
         return self._ok({"id": pid, "name": r.sku or pid, "sku": r.sku, "track_inventory": r.track_inventory,
@@ -233,7 +246,7 @@ class SaaSignalSimulator:
         if (refused := self._gate(request)) is not None:
             return refused
         pid, vid = request.path_params["pid"], request.path_params["vid"]
-        r = next((r for r in self.records.values() if r.product_id == pid and r.variant_id == vid), None)
+        r = self._index()[0].get((pid, vid))
         if r is None:
             return error(404, "not_found", "Variant not found")
         return self._ok({"id": vid, "product_id": pid, "sku": r.sku, "track_inventory": r.track_inventory,
