@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 POOL ?= squarespace
 
-.PHONY: install test demo lint clean bench
+.PHONY: install test demo lint clean bench bench-floor
 
 $(STAMP): pyproject.toml
 	test -d $(VENV) || $(PY) -m venv $(VENV)
@@ -37,3 +37,7 @@ $(VENV)/.bench-installed: $(STAMP)
 
 bench: $(VENV)/.bench-installed
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
+
+## Rate-limit floor (not part of make test): each platform's documented limit, virtual time.
+bench-floor: $(STAMP)
+	$(BIN)/python bench/floor.py $(BENCH_ARGS)

@@ -25,14 +25,16 @@ __all__ = [
 @dataclass(frozen=True, slots=True)
 class Capabilities:
     """What a platform allows: its write strategy (DESIGN's table), the largest batch, its
-    documented request rate, how long it remembers an idempotency key, and how long its
-    reads may lag behind an accepted write (asynchronous platforms)."""
+    documented request rate (and the window it is counted over, if any), how long it
+    remembers an idempotency key, and how long its reads may lag behind an accepted write
+    (asynchronous platforms)."""
 
     platform: str
     strategy: WriteStrategy
     max_batch: int
     requests_per_minute: float
     key_retention: timedelta | None = None
+    limit_window: timedelta | None = None  # the limit is counted per window: pace with a sliding window
     apply_lag: timedelta = timedelta(0)
 
 

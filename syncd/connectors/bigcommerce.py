@@ -45,6 +45,7 @@ def capabilities(write_mode: str = "absolute", apply_lag: timedelta | None = Non
         strategy=WriteStrategy.RELATIVE_NO_KEY if write_mode == "relative" else WriteStrategy.ABSOLUTE_FRESH_READ,
         max_batch=MAX_ROWS,
         requests_per_minute=300,  # Standard/Plus: 150 per 30 s
+        limit_window=timedelta(seconds=30),
         apply_lag=DEFAULT_APPLY_LAG if apply_lag is None else apply_lag,
     )
 

@@ -11,7 +11,7 @@ import httpx
 
 from ..config import Settings, StoreSettings, resolve_token
 from ..errors import ConfigError
-from ..http import ApiClient, Classifier, Clock, Pacer, RateLimiter, RetryPolicy
+from ..http import ApiClient, Classifier, Clock, Pacer, RetryPolicy, limiter_for
 from . import bigcommerce, saasignal, shopify, squarespace, wix
 from .base import Capabilities, Connector
 
@@ -129,7 +129,7 @@ async def open_connectors(
                 )
             )
             caps = spec.capabilities(store)
-            limiter = RateLimiter(store.requests_per_minute or caps.requests_per_minute, clock)
+            limiter = limiter_for(store.requests_per_minute or caps.requests_per_minute, clock, caps.limit_window)
             client = ApiClient(store.name, http, clock=clock, limiter=limiter, retry=retry, classify=spec.classify,
                                pace=spec.pace, retry_after_429=spec.retry_after_429)
             connectors[store.name] = spec.build(store, client, tokens[store.name].get_secret_value(), caps)

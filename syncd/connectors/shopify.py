@@ -133,7 +133,8 @@ class CostBucket:
         if self.at is None or self.rate <= 0:
             return 0.0  # nothing known yet: the bucket starts full
         predicted = min(self.maximum, self.available + (now - self.at) * self.rate)
-        return max(0.0, (min(cost, self.maximum) - predicted) / self.rate)
+        # One point to spare: Shopify's bucket and this model must not differ by a rounding.
+        return max(0.0, (min(cost + 1, self.maximum) - predicted) / self.rate)
 
 
 class ShopifyConnector:

@@ -38,6 +38,7 @@ CAPABILITIES = Capabilities(
     max_batch=50,
     requests_per_minute=300,
     key_retention=timedelta(hours=48),
+    limit_window=timedelta(minutes=1),  # "300 requests per minute"; a 429 costs a minute
 )
 
 

@@ -20,6 +20,7 @@ Both: 200 requests a minute per site (paced at 190), ``Authorization: <token>`` 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping, Sequence
+from datetime import timedelta
 from typing import Any, Protocol, TypeGuard
 
 import httpx
@@ -33,7 +34,7 @@ from .base import Capabilities, Page, WriteResult
 __all__ = ["DEFAULT_BASE_URL", "WixConnector", "WixSite", "capabilities", "classify"]
 
 DEFAULT_BASE_URL = "https://www.wixapis.com"
-REQUESTS_PER_MINUTE = 190  # the documented 200 a minute, less the client bucket's burst
+REQUESTS_PER_MINUTE = 200  # per app instance, counted over a minute (paced by a sliding window)
 VERSIONS = {"V1_CATALOG": "v1", "V3_CATALOG": "v3"}
 
 
@@ -46,7 +47,8 @@ def capabilities(catalog: str = "auto", write_mode: str | None = None) -> Capabi
         strategy, batch = WriteStrategy.RELATIVE_NO_KEY, 300
     else:
         strategy, batch = WriteStrategy.ABSOLUTE_FRESH_READ, 1000
-    return Capabilities(platform="wix", strategy=strategy, max_batch=batch, requests_per_minute=REQUESTS_PER_MINUTE)
+    return Capabilities(platform="wix", strategy=strategy, max_batch=batch, requests_per_minute=REQUESTS_PER_MINUTE,
+                        limit_window=timedelta(minutes=1))
 
 
 def classify(response: httpx.Response) -> tuple[type[StoreError], str] | None:

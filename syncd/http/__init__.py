@@ -5,7 +5,7 @@ from __future__ import annotations
 from .client import ApiClient, Classifier, Pacer, Retry, redact_url
 from .clock import Clock, SystemClock
 from .pagination import CursorLoop, CursorPaginator, Paginator
-from .ratelimit import RateLimiter
+from .ratelimit import Limiter, RateLimiter, WindowLimiter, limiter_for
 from .retry import RetryPolicy, parse_retry_after
 
 __all__ = [
@@ -14,12 +14,15 @@ __all__ = [
     "Clock",
     "CursorLoop",
     "CursorPaginator",
+    "Limiter",
     "Pacer",
     "Paginator",
     "RateLimiter",
     "Retry",
     "RetryPolicy",
     "SystemClock",
+    "WindowLimiter",
+    "limiter_for",
     "parse_retry_after",
     "redact_url",
 ]

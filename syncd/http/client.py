@@ -25,7 +25,7 @@ from ..errors import (
     TransientStoreError,
 )
 from .clock import Clock
-from .ratelimit import RateLimiter
+from .ratelimit import Limiter
 from .retry import RetryPolicy, parse_retry_after
 
 __all__ = ["ApiClient", "Classifier", "Pacer", "Retry", "redact_url"]
@@ -62,7 +62,7 @@ class ApiClient:
         http: httpx.AsyncClient,
         *,
         clock: Clock,
-        limiter: RateLimiter,
+        limiter: Limiter,
         retry: RetryPolicy | None = None,
         classify: Classifier | None = None,
         retry_after_429: float | None = None,

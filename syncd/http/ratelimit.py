@@ -1,11 +1,16 @@
-"""Client-side pacing per store: a token bucket shared by pull and push, plus a
-cool-down when the store says stop (429)."""
+"""Client-side pacing per store, shared by pull and push, plus a cool-down when the store
+says stop (429): a smooth token bucket, or a sliding window where the platform documents
+its limit as so many requests per window."""
 
 from __future__ import annotations
 
+from collections import deque
+from datetime import timedelta
+from typing import Protocol
+
 from .clock import Clock
 
-__all__ = ["RateLimiter"]
+__all__ = ["Limiter", "RateLimiter", "WindowLimiter", "limiter_for"]
 
 EPSILON = 1e-9
 MIN_SLEEP = 1e-3
@@ -42,3 +47,54 @@ class RateLimiter:
                 return
             # A wait shorter than the clock can represent would never add a token.
             await self.clock.sleep(max(MIN_SLEEP, (1.0 - self._tokens) / self.rate))
+
+
+class Limiter(Protocol):
+    async def acquire(self) -> None: ...
+
+    def pause(self, seconds: float) -> None: ...
+
+
+class WindowLimiter:
+    """At most ``quota`` requests in any ``window`` seconds: a sliding log of send times.
+
+    Safe whichever way the store counts ``quota`` per ``window`` — fixed windows, a
+    sliding window, or a token bucket of ``quota`` refilling ``quota/window`` a second —
+    and, unlike a smooth bucket, it may spend a whole window's quota at once, so a short
+    cycle is not paced slower than the store allows. ``margin`` stretches the window a
+    little: the store counts arrivals, which trail sends by a varying latency.
+    """
+
+    def __init__(self, quota: int, window: float, clock: Clock, margin: float = 0.02) -> None:
+        if quota < 1 or window <= 0:
+            raise ValueError("quota must be at least 1 and window positive")
+        self.quota = quota
+        self.window = window * (1 + margin)
+        self.clock = clock
+        self._sent: deque[float] = deque()
+        self._paused_until = 0.0
+
+    def pause(self, seconds: float) -> None:
+        self._paused_until = max(self._paused_until, self.clock.monotonic() + seconds)
+
+    async def acquire(self) -> None:
+        while True:
+            now = self.clock.monotonic()
+            if now < self._paused_until:
+                await self.clock.sleep(self._paused_until - now)
+                continue
+            while self._sent and self._sent[0] <= now - self.window:
+                self._sent.popleft()
+            if len(self._sent) < self.quota:
+                self._sent.append(now)
+                return
+            await self.clock.sleep(max(MIN_SLEEP, self._sent[0] + self.window - now))
+
+
+def limiter_for(per_minute: float, clock: Clock, window: timedelta | None = None) -> Limiter:
+    """The store's pacing: a sliding window of ``per_minute`` scaled to ``window`` when the
+    platform counts requests per window, else a smooth token bucket."""
+    if window is None:
+        return RateLimiter(per_minute, clock)
+    seconds = window.total_seconds()
+    return WindowLimiter(max(1, int(per_minute * seconds / 60)), seconds, clock)

@@ -21,7 +21,7 @@ from syncd.core import (
     judge_reread,
 )
 from syncd.errors import BadStoreData
-from syncd.http import ApiClient, RateLimiter, RetryPolicy
+from syncd.http import ApiClient, RetryPolicy, limiter_for
 from syncd.testing import FakeClock
 from syncd.testing.pool import Pool
 
@@ -139,7 +139,8 @@ def make(harness: Harness, clock: FakeClock) -> Make:
         caps = spec.capabilities(store)
         base = "https://api.bigcommerce.com" if store.platform == "bigcommerce" else "https://store.test"
         http = httpx.AsyncClient(base_url=base, transport=httpx.ASGITransport(app=sim.app))
-        client = ApiClient("s", http, clock=clock, limiter=RateLimiter(caps.requests_per_minute, clock),
+        limiter = limiter_for(caps.requests_per_minute, clock, caps.limit_window)
+        client = ApiClient("s", http, clock=clock, limiter=limiter,
                            retry=RetryPolicy(max_attempts=4, base=0.1, rng=random.Random(0)),
                            classify=spec.classify, pace=spec.pace, retry_after_429=spec.retry_after_429)
         return sim, spec.build(store, client, sim.token, caps)

@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from syncd.errors import PermanentStoreError, RateLimited, TransientStoreError
-from syncd.http import ApiClient, RateLimiter, RetryPolicy, parse_retry_after, redact_url
+from syncd.http import ApiClient, RateLimiter, RetryPolicy, WindowLimiter, limiter_for, parse_retry_after, redact_url
 from syncd.testing import FakeClock
 
 
@@ -37,6 +37,37 @@ async def test_rate_limiter_paces_requests():
     for _ in range(10):
         await limiter.acquire()
     assert 4.4 <= clock.t <= 4.6
+
+
+async def test_window_limiter_spends_a_window_at_once_and_never_more():
+    """150 per 30 s: the first 150 go at once, the 151st waits one (stretched) window, and
+    no 30 s span of 400 acquisitions holds more than 150 — whichever way the store counts."""
+    clock = FakeClock()
+    limiter = WindowLimiter(150, 30, clock, margin=0.02)
+    times = []
+    for _ in range(400):
+        await limiter.acquire()
+        times.append(clock.t)
+    assert times[149] == 0 and times[150] == pytest.approx(30.6)
+    assert times[-1] == pytest.approx(61.2)  # ⌈400/150⌉ − 1 windows: the floor, stretched by 2 %
+    assert all(sum(1 for u in times if t <= u < t + 30) <= 150 for t in times)
+
+
+async def test_window_limiter_honours_a_pause():
+    clock = FakeClock()
+    limiter = WindowLimiter(10, 1, clock)
+    limiter.pause(60)
+    await limiter.acquire()
+    assert clock.t == pytest.approx(60)
+
+
+def test_limiter_for_picks_the_window_the_platform_counts_over():
+    from datetime import timedelta
+
+    clock = FakeClock()
+    window = limiter_for(300, clock, timedelta(seconds=30))
+    assert isinstance(window, WindowLimiter) and window.quota == 150
+    assert isinstance(limiter_for(300, clock), RateLimiter)
 
 
 def client(handler, clock: FakeClock, attempts: int = 4) -> ApiClient:
