@@ -5,6 +5,7 @@ A quantity is an ``int`` or ``None``; ``None`` means *unlimited / untracked* on 
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -110,6 +111,12 @@ class Observation:
     sku: Sku
     remote_id: str
     quantity: Quantity
+
+    def __post_init__(self) -> None:
+        # One string per SKU however many stores and the ledger's snapshot show it: at
+        # 100,000 SKUs × 4 stores that is tens of megabytes.
+        if type(self.sku) is str:
+            object.__setattr__(self, "sku", sys.intern(self.sku))
 
     @property
     def unlimited(self) -> bool:

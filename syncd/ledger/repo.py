@@ -11,6 +11,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from sys import intern
 from typing import Any, cast
 
 from sqlalchemy import CursorResult, Engine, Row, bindparam, delete, func, insert, select, update
@@ -133,9 +134,11 @@ class Ledger:
             cursor = conn.connection.cursor()
             try:
                 cursor.execute(sku_q)
-                available = dict(cursor.fetchall())
+                available = {intern(sku): n for sku, n in cursor.fetchall()}
                 cursor.execute(item_q)
-                items = {(store, sku): ItemState(rid, expected) for store, sku, rid, expected in cursor.fetchall()}
+                # Interned: one string per SKU and per store name, shared with the pulls.
+                items = {(intern(store), intern(sku)): ItemState(rid, expected)
+                         for store, sku, rid, expected in cursor.fetchall()}
             finally:
                 cursor.close()
         return Snapshot(available=available, items=items)
