@@ -10,9 +10,11 @@ write is sent; delivery (``delivery.py``) commits every step of every write.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import gc
 import uuid
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -42,6 +44,25 @@ log = structlog.get_logger("syncd.cycle")
 Progress = Callable[[StoreName, str, int], None]
 """Progress callback: (store, "items" | "writes", how many more)."""
 CATALOG_TTL = timedelta(hours=24)  # catalog entries older than this are fetched again
+
+
+CYCLE_GC_THRESHOLD = (100_000, 50, 100)
+
+
+@contextlib.contextmanager
+def _collector_relaxed() -> Iterator[None]:
+    """A cycle builds millions of small objects that hold no reference cycles (pages,
+    observations, the snapshot, the plan). With the default thresholds Python's cyclic
+    collector traverses them again and again as they pile up: about 40 % of the CPU of
+    loading the snapshot and building the observations at 100,000 SKUs × 4 stores. For
+    the cycle it runs every 100,000 allocations instead of every 700, so it still frees
+    the cyclic garbage of HTTP responses as it goes; the thresholds are restored after."""
+    before = gc.get_threshold()
+    gc.set_threshold(*CYCLE_GC_THRESHOLD)
+    try:
+        yield
+    finally:
+        gc.set_threshold(*before)
 
 
 def new_key() -> str:
@@ -113,6 +134,10 @@ class CycleRunner:
         self.skipped: set[StoreName] = set()
 
     async def run(self, *, dry_run: bool = False) -> CycleReport:
+        with _collector_relaxed():
+            return await self._run_cycle(dry_run)
+
+    async def _run_cycle(self, dry_run: bool) -> CycleReport:
         if dry_run:
             return await self._dry_run()
         cycle_id = self.ledger.start_cycle(self.clock.wall())

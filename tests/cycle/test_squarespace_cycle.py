@@ -315,3 +315,26 @@ async def test_progress_is_reported_per_store(pool, engine, clock):
     assert items == {"north": 3, "south": 3, "east": 3}
     writes = {s: n for s, w, n in events if w == "writes"}
     assert writes == {"south": 1, "east": 1}  # first sight seeds 9 and writes the two stores at 10
+
+
+async def test_the_cyclic_collector_is_relaxed_for_a_cycle_and_restored_after(pool, engine, clock):
+    """Collections every 100,000 allocations while the cycle builds its objects, the
+    thresholds as they were afterwards, even when the cycle fails with an exception."""
+    import gc
+
+    before = gc.get_threshold()
+    seen: list[tuple[int, ...]] = []
+    pool["north"].before_write.append(lambda sim: seen.append(gc.get_threshold()))
+    pool["south"].variant_of("OIL").quantity = 7
+    await run(pool, engine, clock)
+    assert seen and all(t[0] >= 100_000 for t in seen) and gc.isenabled()
+    assert gc.get_threshold() == before
+
+    def boom(sim: SquarespaceSimulator) -> None:
+        raise RuntimeError("the simulator broke mid-cycle")
+
+    pool["east"].variant_of("TEA").quantity = 1
+    pool["north"].before_write.append(boom)
+    with pytest.raises(RuntimeError):
+        await run(pool, engine, clock)
+    assert gc.get_threshold() == before
