@@ -34,12 +34,14 @@ import math
 import os
 import sys
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
+
+from syncd.testing.clock import FakeClock  # noqa: E402  (after the path is set)
 
 T = TypeVar("T")
 
@@ -53,24 +55,15 @@ LIMITS = {
 }
 
 
-class VirtualClock:
+class VirtualClock(FakeClock):
     """``syncd.http.Clock`` in virtual time: ``sleep`` parks the task; the driver moves
-    time to the earliest wake-up once nothing else can run."""
+    time to the earliest wake-up once nothing else can run (FakeClock's ``sleep`` jumps at
+    once, which would add up the waits of tasks that wait side by side)."""
 
     def __init__(self) -> None:
-        self.t = 0.0
-        self.start = datetime(2026, 1, 1, tzinfo=UTC)
+        super().__init__()
         self._sleepers: list[tuple[float, int, asyncio.Future[None]]] = []
         self._seq = itertools.count()
-
-    def monotonic(self) -> float:
-        return self.t
-
-    def wall(self) -> datetime:
-        return self.start + timedelta(seconds=self.t)
-
-    def advance(self, seconds: float) -> None:
-        self.t += seconds
 
     async def sleep(self, seconds: float) -> None:
         if seconds <= 0:

@@ -16,7 +16,34 @@ EPSILON = 1e-9
 MIN_SLEEP = 1e-3
 
 
-class RateLimiter:
+class _Paced:
+    """The acquire loop both limiters share: honour a cool-down, then ask the limiter
+    how long until one more request is allowed (0: now, and it is counted)."""
+
+    clock: Clock
+    _paused_until: float
+
+    def pause(self, seconds: float) -> None:
+        """Stop sending for ``seconds`` (the store's cool-down)."""
+        self._paused_until = max(self._paused_until, self.clock.monotonic() + seconds)
+
+    def _wait(self, now: float) -> float:
+        raise NotImplementedError
+
+    async def acquire(self) -> None:
+        while True:
+            now = self.clock.monotonic()
+            if now < self._paused_until:
+                await self.clock.sleep(self._paused_until - now)
+                continue
+            wait = self._wait(now)
+            if wait <= 0:
+                return
+            # A wait shorter than the clock can represent would never make room.
+            await self.clock.sleep(max(MIN_SLEEP, wait))
+
+
+class RateLimiter(_Paced):
     """At most ``per_minute`` requests a minute, in bursts of at most ``burst``."""
 
     def __init__(self, per_minute: float, clock: Clock, burst: int | None = None) -> None:
@@ -31,22 +58,16 @@ class RateLimiter:
 
     def pause(self, seconds: float) -> None:
         """Stop sending for ``seconds`` (the store's cool-down), and empty the bucket."""
-        self._paused_until = max(self._paused_until, self.clock.monotonic() + seconds)
+        super().pause(seconds)
         self._tokens = 0.0
 
-    async def acquire(self) -> None:
-        while True:
-            now = self.clock.monotonic()
-            if now < self._paused_until:
-                await self.clock.sleep(self._paused_until - now)
-                continue
-            self._tokens = min(self.capacity, self._tokens + (now - self._stamp) * self.rate)
-            self._stamp = now
-            if self._tokens >= 1.0 - EPSILON:
-                self._tokens = max(0.0, self._tokens - 1.0)
-                return
-            # A wait shorter than the clock can represent would never add a token.
-            await self.clock.sleep(max(MIN_SLEEP, (1.0 - self._tokens) / self.rate))
+    def _wait(self, now: float) -> float:
+        self._tokens = min(self.capacity, self._tokens + (now - self._stamp) * self.rate)
+        self._stamp = now
+        if self._tokens >= 1.0 - EPSILON:
+            self._tokens = max(0.0, self._tokens - 1.0)
+            return 0.0
+        return (1.0 - self._tokens) / self.rate
 
 
 class Limiter(Protocol):
@@ -55,7 +76,7 @@ class Limiter(Protocol):
     def pause(self, seconds: float) -> None: ...
 
 
-class WindowLimiter:
+class WindowLimiter(_Paced):
     """At most ``quota`` requests in any ``window`` seconds: a sliding log of send times.
 
     Safe whichever way the store counts ``quota`` per ``window`` — fixed windows, a
@@ -74,21 +95,13 @@ class WindowLimiter:
         self._sent: deque[float] = deque()
         self._paused_until = 0.0
 
-    def pause(self, seconds: float) -> None:
-        self._paused_until = max(self._paused_until, self.clock.monotonic() + seconds)
-
-    async def acquire(self) -> None:
-        while True:
-            now = self.clock.monotonic()
-            if now < self._paused_until:
-                await self.clock.sleep(self._paused_until - now)
-                continue
-            while self._sent and self._sent[0] <= now - self.window:
-                self._sent.popleft()
-            if len(self._sent) < self.quota:
-                self._sent.append(now)
-                return
-            await self.clock.sleep(max(MIN_SLEEP, self._sent[0] + self.window - now))
+    def _wait(self, now: float) -> float:
+        while self._sent and self._sent[0] <= now - self.window:
+            self._sent.popleft()
+        if len(self._sent) < self.quota:
+            self._sent.append(now)
+            return 0.0
+        return self._sent[0] + self.window - now
 
 
 def limiter_for(per_minute: float, clock: Clock, window: timedelta | None = None) -> Limiter:
