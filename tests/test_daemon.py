@@ -34,6 +34,18 @@ from syncd.testing.serve import free_port, serve
 STOCK = {"north": {"OIL": 10, "TEA": 5}, "south": {"OIL": 10, "TEA": 5}}
 
 
+def blocking_write(timeout: float) -> tuple[threading.Event, threading.Event, Callable[[object], None]]:
+    """A simulator hook that holds a write until released (or ``timeout``): the events
+    say it started, and release it."""
+    in_write, release = threading.Event(), threading.Event()
+
+    def slow_write(sim: object) -> None:
+        in_write.set()
+        release.wait(timeout)
+
+    return in_write, release, slow_write
+
+
 def wait_for(check: Callable[[], bool], timeout: float, what: str) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -143,11 +155,7 @@ def test_syncd_run_notifies_systemd_and_stops_cleanly_mid_write(tmp_path, notify
     """A real `syncd run`: READY=1, WATCHDOG=1, STATUS=; SIGTERM while a write is in
     flight lets it finish and be recorded, sends STOPPING=1 and exits 0."""
     pool = SquarespacePool(STOCK)
-    in_write, release = threading.Event(), threading.Event()
-
-    def slow_write(sim: object) -> None:
-        in_write.set()
-        release.wait(5)
+    in_write, release, slow_write = blocking_write(5)
 
     with serve(pool["north"].app) as north, serve(pool["south"].app) as south:
         port = free_port()
@@ -233,11 +241,7 @@ def test_a_second_signal_exits_at_once_and_the_next_run_settles_the_write(tmp_pa
     flight in the ledger, and the next `syncd reconcile` resends it under its key — the
     store applies it once."""
     pool = SquarespacePool(STOCK)
-    in_write, release = threading.Event(), threading.Event()
-
-    def slow_write(sim: object) -> None:
-        in_write.set()
-        release.wait(10)
+    in_write, release, slow_write = blocking_write(10)
 
     with serve(pool["north"].app) as north, serve(pool["south"].app) as south:
         settings = settings_for(pool, f"sqlite:///{tmp_path}/l.db", free_port(), {"north": north, "south": south})

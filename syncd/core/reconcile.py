@@ -239,7 +239,7 @@ def _unchanged(sku: Sku, fresh: Mapping[StoreName, Observation], snapshot: Snaps
     under the same remote id, tracked, at exactly the quantity the ledger expects. Then
     the general rules below would absorb nothing, remove nothing, report nothing missing
     and find no tracking mismatch; only the targets are left to check."""
-    if not complete or len(fresh) != len(index.pulled) or sku in index.bad_skus:
+    if not complete or len(fresh) != len(index.pulled):  # an unreadable item is not in fresh
         return False
     items = snapshot.items
     for store, obs in fresh.items():
@@ -250,7 +250,7 @@ def _unchanged(sku: Sku, fresh: Mapping[StoreName, Observation], snapshot: Snaps
 
 
 def _known_sku(
-    sku: Sku, snapshot: Snapshot, index: _Index, policy: Policy, out: _Builder, complete: bool = False
+    sku: Sku, snapshot: Snapshot, index: _Index, policy: Policy, out: _Builder, complete: bool
 ) -> None:
     fresh = _fresh(sku, index)
     if _unchanged(sku, fresh, snapshot, index, complete):

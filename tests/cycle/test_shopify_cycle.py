@@ -5,6 +5,7 @@ conservation."""
 from __future__ import annotations
 
 import pytest
+from sqlalchemy import Engine
 
 from syncd.core import ConflictKind
 from syncd.ledger import Ledger
@@ -23,6 +24,19 @@ def make_pool(monkeypatch: pytest.MonkeyPatch, clock: FakeClock, stores: dict[st
     for k, v in pool.env().items():
         monkeypatch.setenv(k, v)
     return pool
+
+
+async def settles(pool: Pool, engine: Engine, clock: FakeClock, ledger: Ledger, sold: dict[str, int]) -> None:
+    """Two more cycles converge every store to 10 − what sold, the ledger balances, and a
+    quiet cycle after that plans no write."""
+    for _ in range(2):
+        assert (await cycle(pool, engine, clock, ledger)).exit_code == 0
+    for sku in STOCK:
+        assert converged(pool, sku) == 10 - sold[sku]
+        assert ledger.load_snapshot().available[sku] == 10 - sold[sku]
+    assert_conserved(ledger)
+    quiet = await cycle(pool, engine, clock, ledger)
+    assert quiet.plan is not None and quiet.plan.adjustments == ()
 
 
 @pytest.mark.parametrize(("platform", "refusal"), [("shopify", "CHANGE_FROM_QUANTITY_STALE"),
@@ -87,11 +101,4 @@ async def test_four_platforms_converge_and_keep_every_sale(monkeypatch, engine, 
     assert (await cycle(pool, engine, clock, ledger)).exit_code == 0
     sold["B"] += 1
     sold["C"] += 2
-    for _ in range(2):
-        assert (await cycle(pool, engine, clock, ledger)).exit_code == 0
-    for sku in STOCK:
-        assert converged(pool, sku) == 10 - sold[sku]
-        assert ledger.load_snapshot().available[sku] == 10 - sold[sku]
-    assert_conserved(ledger)
-    quiet = await cycle(pool, engine, clock, ledger)
-    assert quiet.plan is not None and quiet.plan.adjustments == ()
+    await settles(pool, engine, clock, ledger, sold)
