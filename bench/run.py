@@ -8,7 +8,8 @@ Measures, reporting medians of repeated runs and ratios measured side by side:
 2. cycle cost per catalogue size (by default one store on each platform: Squarespace,
    BigCommerce, SaaSignal, Shopify, Wix V3): first sync and steady cycle (1 % of SKUs sold
    since the last cycle) — wall time, CPU time of the syncd process (the simulators run
-   elsewhere), SQL statements, rows written, peak RSS — on SQLite, and on PostgreSQL with
+   elsewhere; user and system apart), SQL statements, rows written, each cycle's own
+   peak RSS (Linux: the high-water mark is reset before each cycle) — on SQLite, and on PostgreSQL with
    --pg. Each steady cycle is followed by the same pulls alone, so the table splits the
    cycle's CPU into the stores' pages (HTTP, JSON, parsing) and everything else.
    Several sizes make the scaling curve.
@@ -209,15 +210,19 @@ def cycle_cost(n: int, repeat: int, db_url: str, platforms: tuple[str, ...]) -> 
 
         def one() -> dict[str, Any]:
             counts.update(statements=0, rows=0)
-            wall, cpu = time.perf_counter(), time.process_time()
+            reset_peak_rss()
+            wall, before = time.perf_counter(), os.times()
             report = asyncio.run(reconcile_once(settings, SystemClock(), engine=engine))
             assert report.exit_code == 0, report.failed
-            return {"wall_s": time.perf_counter() - wall, "cpu_s": time.process_time() - cpu,
+            after = os.times()
+            user, system = after.user - before.user, after.system - before.system
+            return {"wall_s": time.perf_counter() - wall, "cpu_s": user + system, "user_s": user, "sys_s": system,
                     "statements": counts["statements"], "rows_written": counts["rows"],
-                    "journal": len(report.plan.journal) if report.plan else 0, "writes": report.applied}
+                    "journal": len(report.plan.journal) if report.plan else 0, "writes": report.applied,
+                    "peak_rss_mb": peak_rss_mb()}
 
         first = one()
-        first_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        first_rss = first.pop("peak_rss_mb")
         steady, pulls = [], []
         seller = info[f"{platforms[0]}-store"]["url"]
         for i in range(repeat):
@@ -226,7 +231,7 @@ def cycle_cost(n: int, repeat: int, db_url: str, platforms: tuple[str, ...]) -> 
             cpu = time.process_time()
             assert asyncio.run(pulls_only(settings, Ledger(engine))) == n * len(platforms)
             pulls.append(time.process_time() - cpu)
-    med = {k: statistics.median(s[k] for s in steady) for k in steady[0]}
+    med = {k: statistics.median(s[k] for s in steady) for k in steady[0] if k != "peak_rss_mb"}
     pull_cpu = statistics.median(pulls)
     local = statistics.median(s["cpu_s"] - p for s, p in zip(steady, pulls, strict=True))
     return {"skus": n, "stores": len(platforms), "platforms": list(platforms), "db": engine.dialect.name,
@@ -234,7 +239,24 @@ def cycle_cost(n: int, repeat: int, db_url: str, platforms: tuple[str, ...]) -> 
             "steady_median": {k: round(v, 3) if isinstance(v, float) else v for k, v in med.items()},
             "steady_pulls_only_cpu_s": round(pull_cpu, 3), "steady_cpu_beyond_pulls_s": round(local, 3),
             "first_sync_peak_rss_mb": round(first_rss, 1),
+            "steady_peak_rss_mb": round(max(s["peak_rss_mb"] for s in steady), 1),
             "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
+
+
+def reset_peak_rss() -> None:
+    """Linux: start the process's high-water mark (VmHWM) again from its current RSS,
+    so each cycle's own peak is measured (ru_maxrss only ever grows)."""
+    with contextlib.suppress(OSError):
+        Path("/proc/self/clear_refs").write_text("5")
+
+
+def peak_rss_mb() -> float:
+    """The peak RSS since the last reset_peak_rss() (since the start where it cannot be reset)."""
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def machine() -> dict[str, Any]:
@@ -288,13 +310,14 @@ def report(results: dict[str, Any], path: Path) -> None:
         print(f"  dlt rest_api {p['dlt_rest_api_s']} s → syncd at {p['syncd_vs_dlt_throughput']}× dlt's throughput "
               f"(bare loop at {p['bare_vs_dlt_throughput']}× dlt)")
     print(f"{'SKUs':>7} {'stores':>6} {'db':>10} | {'first wall':>10} {'cpu':>7} {'rows':>8} | {'steady wall':>11} "
-          f"{'cpu':>6} {'pulls':>6} {'rest':>6} {'stmts':>6} {'rows':>6} | {'RSS MB':>7}")
+          f"{'cpu':>6} {'user':>6} {'sys':>6} {'pulls':>6} {'rest':>6} {'stmts':>6} {'rows':>6} | "
+          f"{'RSS first':>9} {'steady':>7}")
     for c in results["cycles"]:
         f, s = c["first_sync"], c["steady_median"]
         print(f"{c['skus']:>7} {c['stores']:>6} {c['db']:>10} | {f['wall_s']:>10} {f['cpu_s']:>7} "
-              f"{f['rows_written']:>8} | {s['wall_s']:>11} {s['cpu_s']:>6} {c['steady_pulls_only_cpu_s']:>6} "
-              f"{c['steady_cpu_beyond_pulls_s']:>6} {s['statements']:>6} {s['rows_written']:>6} | "
-              f"{c['peak_rss_mb']:>7}")
+              f"{f['rows_written']:>8} | {s['wall_s']:>11} {s['cpu_s']:>6} {s['user_s']:>6} {s['sys_s']:>6} "
+              f"{c['steady_pulls_only_cpu_s']:>6} {c['steady_cpu_beyond_pulls_s']:>6} {s['statements']:>6} "
+              f"{s['rows_written']:>6} | {c['first_sync_peak_rss_mb']:>9} {c['steady_peak_rss_mb']:>7}")
     print(f"written to {path.relative_to(HERE.parent)}")
 
 

@@ -70,7 +70,7 @@ def new_key() -> str:
     return uuid.uuid4().hex
 
 
-@dataclass
+@dataclass(repr=False)
 class CycleReport:
     """What a cycle did, for the CLI, the daemon and tests."""
 
@@ -83,6 +83,16 @@ class CycleReport:
     new_conflicts: list[Conflict] = field(default_factory=list)
     unresolved_before: list[OutboxEntry] = field(default_factory=list)
     http: dict[StoreName, dict[str, int]] = field(default_factory=dict)  # store → retries, throttled
+
+    def __repr__(self) -> str:
+        # Bounded: asyncio.run() can repr its main task, and with it this result; a
+        # first sync's whole plan (600,000 rows at 100,000 SKUs × 4) would be rendered
+        # in full only to be cut to a few dozen characters.
+        plan = self.plan
+        planned = "none" if plan is None else (
+            f"{len(plan.journal)} journal, {len(plan.adjustments)} writes, {len(plan.conflicts)} conflicts")
+        return (f"CycleReport(cycle_id={self.cycle_id}, dry_run={self.dry_run}, pulled={self.pulled}, "
+                f"failed={self.failed}, plan=<{planned}>, delivery={self.delivery})")
 
     @property
     def applied(self) -> int:

@@ -133,3 +133,36 @@ def test_a_confirmed_write_moves_expected_by_what_it_applied(engine, ledger, mod
     ledger.mark_in_flight([entry], NOW)
     ledger.mark_applied([entry], NOW)
     assert ledger.load_snapshot().items[("a", "X")].expected == after
+
+
+def test_bulk_writes_and_reads_go_a_chunk_at_a_time_and_lose_nothing(engine, ledger):
+    """Rows are written and read ``chunk`` at a time (memory stays flat at 600,000 rows):
+    a first sync and a steady cycle larger than one chunk, with removals, new pairs and
+    changed ones in the same transaction, leave exactly the planned state."""
+    ledger.chunk = 700
+    policy = Policy(stores={"a": StorePolicy(), "b": StorePolicy()}, initial=InitialPolicy.MIN)
+    inserts: list[int] = []
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def count(conn, cursor, statement, params, context, executemany):
+        if statement.lstrip().upper().startswith("INSERT INTO STORE_ITEM"):
+            inserts.append(len(params) if executemany else 1)
+
+    snap = ledger.load_snapshot()
+    plan = plan_cycle(snap, [_pull("a", 2000), _pull("b", 2000)], policy)
+    ledger.record(ledger.start_cycle(NOW), snap, plan, [], NOW)
+    assert sum(inserts) == 4000 and max(inserts) <= 700 and len(inserts) >= 6, inserts
+    first = ledger.load_snapshot()
+    assert dict(first.items) == dict(plan.items) and dict(first.available) == dict(plan.available)
+
+    # Steady: 100 sales in "a", the last 900 items gone from "b", 1,000 new SKUs in "b".
+    pull_b = StorePull("b", tuple(Observation("b", f"SKU{i:05d}", f"b{i}", 10) for i in range(1100))
+                       + tuple(Observation("b", f"NEW{i:05d}", f"bn{i}", 3) for i in range(1000)))
+    plan2 = plan_cycle(first, [_pull("a", 2000, sold=1), pull_b], policy)
+    assert len(plan2.removed) == 900 and len(plan2.items) == 1100  # 100 sold, 1,000 new
+    ledger.record(ledger.start_cycle(NOW), first, plan2, [], NOW)
+    second = ledger.load_snapshot()
+    expected_items = {k: v for k, v in first.items.items() if k not in plan2.removed} | dict(plan2.items)
+    assert dict(second.items) == expected_items
+    assert dict(second.available) == dict(first.available) | dict(plan2.available)
+    assert_conserved(ledger)

@@ -11,6 +11,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from itertools import islice
 from sys import intern
 from typing import Any, cast
 
@@ -95,6 +96,10 @@ class Ledger:
     that lost its lock while paused gets ``LockNotHeld`` instead of writing.
     """
 
+    chunk = 20_000
+    """Rows per bulk statement and per fetch: a first sync of 100,000 SKUs × 4 stores is
+    600,000 rows, and their parameter dicts all at once would cost about 150 MB."""
+
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self.epoch: int | None = None
@@ -130,18 +135,26 @@ class Ledger:
         dialect = self.engine.dialect
         sku_q = str(select(SKU.c.sku, SKU.c.available).compile(dialect=dialect))
         item_q = str(select(ITEM.c.store, ITEM.c.sku, ITEM.c.remote_id, ITEM.c.expected).compile(dialect=dialect))
+        # Read a chunk at a time: on PostgreSQL through a server-side cursor, since a
+        # client-side one holds the whole result in the driver (about 120 MB here).
+        server_side = dialect.name == "postgresql"
         with self.engine.connect() as conn:
-            cursor = conn.connection.cursor()
-            try:
+            dbapi = conn.connection
+            with contextlib.closing(dbapi.cursor(name="syncd_skus") if server_side else dbapi.cursor()) as cursor:
                 cursor.execute(sku_q)
-                available = {intern(sku): n for sku, n in cursor.fetchall()}
+                available = {intern(sku): n for sku, n in self._rows(cursor)}
+            with contextlib.closing(dbapi.cursor(name="syncd_items") if server_side else dbapi.cursor()) as cursor:
                 cursor.execute(item_q)
                 # Interned: one string per SKU and per store name, shared with the pulls.
                 items = {(intern(store), intern(sku)): ItemState(rid, expected)
-                         for store, sku, rid, expected in cursor.fetchall()}
-            finally:
-                cursor.close()
+                         for store, sku, rid, expected in self._rows(cursor)}
         return Snapshot(available=available, items=items)
+
+    def _rows(self, cursor: Any) -> Iterator[Any]:
+        """A result a chunk at a time: ``fetchall()`` would hold every row's tuple and
+        strings at once (about 100 MB at 100,000 SKUs × 4 stores) beside what is built."""
+        while rows := cursor.fetchmany(self.chunk):
+            yield from rows
 
     def unresolved(self, store: StoreName | None = None) -> list[OutboxEntry]:
         """Outbox rows whose outcome is not final, oldest first."""
@@ -225,11 +238,9 @@ class Ledger:
         the outbox (each batch with its key, before anything is sent) and conflicts.
         Only what changed is written. Returns the outbox entries and new conflicts."""
         with self._tx() as s:
-            if plan.journal:
-                s.execute(insert(JOURNAL), [
-                    {"cycle_id": cycle_id, "sku": e.sku, "store": e.store, "delta": e.delta,
-                     "reason": e.reason, "created_at": now} for e in plan.journal
-                ])
+            self._insert(s, JOURNAL, (
+                {"cycle_id": cycle_id, "sku": e.sku, "store": e.store, "delta": e.delta,
+                 "reason": e.reason, "created_at": now} for e in plan.journal))
             self._write_available(s, cycle_id, snapshot, plan)
             self._write_items(s, cycle_id, snapshot, plan)
             ids = self._write_outbox(s, cycle_id, batches, now)
@@ -237,49 +248,49 @@ class Ledger:
         entries = self._entries(ids)
         return entries, new_conflicts
 
+    def _insert(self, s: Session, table: Any, rows: Iterable[dict[str, Any]]) -> None:
+        for chunk in _chunks(rows, self.chunk):
+            s.execute(insert(table), chunk)
+
+    def _update(self, s: Session, statement: Any, rows: Iterable[dict[str, Any]]) -> None:
+        for chunk in _chunks(rows, self.chunk):
+            s.execute(statement, chunk)
+
     def _write_available(self, s: Session, cycle_id: int, snapshot: Snapshot, plan: Plan) -> None:
-        new = [{"sku": k, "available": v, "seeded_cycle": cycle_id, "updated_cycle": cycle_id}
-               for k, v in plan.available.items() if k not in snapshot.available]
-        changed = [{"b_sku": k, "available": v, "updated_cycle": cycle_id}
-                   for k, v in plan.available.items() if k in snapshot.available]
-        if new:
-            s.execute(insert(SKU), new)
-        if changed:
-            s.execute(update(SKU).where(SKU.c.sku == bindparam("b_sku")), changed)
+        known = snapshot.available
+        self._insert(s, SKU, ({"sku": k, "available": v, "seeded_cycle": cycle_id, "updated_cycle": cycle_id}
+                              for k, v in plan.available.items() if k not in known))
+        self._update(s, update(SKU).where(SKU.c.sku == bindparam("b_sku")),
+                     ({"b_sku": k, "available": v, "updated_cycle": cycle_id}
+                      for k, v in plan.available.items() if k in known))
 
     def _write_items(self, s: Session, cycle_id: int, snapshot: Snapshot, plan: Plan) -> None:
-        new, changed = [], []
-        for (store, sku), state in plan.items.items():
-            row = {"remote_id": state.remote_id, "expected": state.expected, "updated_cycle": cycle_id}
-            if (store, sku) in snapshot.items and (store, sku) not in plan.removed:
-                changed.append({"b_store": store, "b_sku": sku, **row})
-            else:
-                new.append({"store": store, "sku": sku, **row})
+        def stays(pair: tuple[str, str]) -> bool:
+            return pair in snapshot.items and pair not in plan.removed
+
         by_store: dict[str, list[str]] = defaultdict(list)
         for store, sku in plan.removed:
             by_store[store].append(sku)
         for store, skus in by_store.items():
             for i in range(0, len(skus), 500):
                 s.execute(delete(ITEM).where(ITEM.c.store == store, ITEM.c.sku.in_(skus[i:i + 500])))
-        if new:
-            s.execute(insert(ITEM), new)
-        if changed:
-            s.execute(
-                update(ITEM).where(ITEM.c.store == bindparam("b_store"), ITEM.c.sku == bindparam("b_sku")),
-                changed,
-            )
+        self._insert(s, ITEM, ({"store": store, "sku": sku, "remote_id": state.remote_id,
+                                "expected": state.expected, "updated_cycle": cycle_id}
+                               for (store, sku), state in plan.items.items() if not stays((store, sku))))
+        self._update(s, update(ITEM).where(ITEM.c.store == bindparam("b_store"), ITEM.c.sku == bindparam("b_sku")),
+                     ({"b_store": store, "b_sku": sku, "remote_id": state.remote_id,
+                       "expected": state.expected, "updated_cycle": cycle_id}
+                      for (store, sku), state in plan.items.items() if stays((store, sku))))
 
     def _write_outbox(self, s: Session, cycle_id: int, batches: Sequence[Batch], now: datetime) -> list[int]:
-        rows = [
+        if not any(b.adjustments for b in batches):
+            return []
+        self._insert(s, OUTBOX, (
             {"cycle_id": cycle_id, "store": b.store, "sku": a.sku, "remote_id": a.remote_id,
              "mode": str(a.mode), "before": a.before, "target": a.target, "delta": a.delta,
              "request_key": b.key, "status": str(OutboxStatus.PENDING), "attempts": 0,
              "created_at": now, "updated_at": now}
-            for b in batches for a in b.adjustments
-        ]
-        if not rows:
-            return []
-        s.execute(insert(OUTBOX), rows)
+            for b in batches for a in b.adjustments))
         q = select(OUTBOX.c.id).where(OUTBOX.c.cycle_id == cycle_id).order_by(OUTBOX.c.id)
         return [r.id for r in s.execute(q)]
 
@@ -366,6 +377,12 @@ class Ledger:
 def as_utc(ts: datetime, like: datetime) -> datetime:
     """SQLite returns naive timestamps; they were written in UTC."""
     return ts if ts.tzinfo is not None else ts.replace(tzinfo=like.tzinfo)
+
+
+def _chunks(rows: Iterable[dict[str, Any]], size: int) -> Iterator[list[dict[str, Any]]]:
+    it = iter(rows)
+    while chunk := list(islice(it, size)):
+        yield chunk
 
 
 def _entry(r: object) -> OutboxEntry:

@@ -338,3 +338,17 @@ async def test_the_cyclic_collector_is_relaxed_for_a_cycle_and_restored_after(po
     with pytest.raises(RuntimeError):
         await run(pool, engine, clock)
     assert gc.get_threshold() == before
+
+
+def test_a_cycle_report_has_a_short_repr_however_big_its_plan():
+    """asyncio.run() may repr its main task with its result: a first sync's report must
+    not render its whole plan (at 100,000 SKUs × 4 that cost 80 MB and seconds)."""
+    from syncd.core import InitialPolicy, Observation, Policy, Snapshot, StorePolicy, StorePull, plan_cycle
+
+    pull = StorePull("a", tuple(Observation("a", f"SKU{i}", f"a{i}", 5) for i in range(5000)))
+    plan = plan_cycle(Snapshot({}, {}), [pull], Policy(stores={"a": StorePolicy()}, initial=InitialPolicy.MIN))
+    report = CycleReport(cycle_id=1, dry_run=False, pulled={"a": 5000}, plan=plan)
+    text = repr(report)
+    assert len(text) < 300, text
+    assert "5000 journal, 0 writes, 0 conflicts" in text and "cycle_id=1" in text
+    assert "plan=<none>" in repr(CycleReport(cycle_id=None, dry_run=True))
