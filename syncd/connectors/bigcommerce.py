@@ -1,10 +1,10 @@
 """BigCommerce V3 Inventory API (``shared/stores/bigcommerce.md``, ``specs/inventory.v3.yml``).
 
 Pull: ``GET /inventory/locations/{location_id}/items`` in pages of 1,000, walking
-``meta.pagination`` to the end; the quantity is ``total_inventory_onhand`` at the
-configured location (the unit the absolute write sets; BigCommerce's ``safety_stock``
-then holds back a further buffer). An item is its variant (``v<id>``), or its product
-(``p<id>``) when stock is tracked by product.
+``meta.pagination`` to the end with several page numbers in flight at once; the quantity
+is ``total_inventory_onhand`` at the configured location (the unit the absolute write
+sets; BigCommerce's ``safety_stock`` then holds back a further buffer). An item is its
+variant (``v<id>``), or its product (``p<id>``) when stock is tracked by product.
 
 Writes (no idempotency key and no compare-and-set on this platform):
 - absolute (default): a fresh read just before ``PUT /inventory/adjustments/absolute``;
@@ -17,8 +17,11 @@ Writes are asynchronous (``{transaction_id}``): reads may lag by ``apply_lag``.
 
 from __future__ import annotations
 
+import asyncio
+from collections import deque
 from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import timedelta
+from itertools import islice
 from typing import Any
 
 import httpx
@@ -33,6 +36,7 @@ __all__ = ["DEFAULT_BASE_URL", "BigCommerceConnector", "capabilities", "pace"]
 
 DEFAULT_BASE_URL = "https://api.bigcommerce.com"
 PAGE_LIMIT = 1000
+PARALLEL_PAGES = 4  # pages in flight at once during a pull (the limiter paces them all)
 MAX_ROWS = 2000
 READ_CHUNK = 250  # ids per filtered read
 INT32_MAX = 2_147_483_647
@@ -97,20 +101,34 @@ class BigCommerceConnector:
         return self._location
 
     async def pull(self, catalog: Mapping[str, CatalogEntry] | None = None) -> AsyncIterator[Page]:
-        """Every page, in order. The collection changing under the scan (its ``total``
+        """Every page, yielded in order. Page numbers need no cursor, so once the first
+        page gives ``total_pages`` the next ``PARALLEL_PAGES`` are in flight at once (the
+        client's limiter still paces every request): a pull takes the rate limit's time,
+        not pages × round trips. The collection changing under the scan (its ``total``
         moving) fails the pull: offset paging could have skipped or repeated items."""
-        loc = await self.location()
-        page, total, seen = 1, None, set[str]()
-        while True:
-            body = await self._get(f"/inventory/locations/{loc}/items", {"page": page, "limit": PAGE_LIMIT})
-            rows, meta = self._page(body, page)
-            if total is not None and meta["total"] != total:
-                raise self._bad("the inventory changed during the pull (total moved); retry next cycle")
-            total = meta["total"]
-            yield self._parse(rows, seen)
-            if page >= meta["total_pages"]:
-                return
-            page += 1
+        path = f"/inventory/locations/{await self.location()}/items"
+        seen: set[str] = set()
+        rows, meta = self._page(await self._get(path, {"page": 1, "limit": PAGE_LIMIT}), 1)
+        total, last = meta["total"], meta["total_pages"]
+        yield self._parse(rows, seen)
+        in_flight: deque[tuple[int, asyncio.Task[Any]]] = deque()
+        following = iter(range(2, last + 1))
+        try:
+            while True:
+                for page in islice(following, PARALLEL_PAGES - len(in_flight)):
+                    get = self._get(path, {"page": page, "limit": PAGE_LIMIT})
+                    in_flight.append((page, asyncio.ensure_future(get)))
+                if not in_flight:
+                    return
+                page, task = in_flight.popleft()
+                rows, meta = self._page(await task, page)
+                if meta["total"] != total:
+                    raise self._bad("the inventory changed during the pull (total moved); retry next cycle")
+                yield self._parse(rows, seen)
+        finally:
+            for _, task in in_flight:
+                task.cancel()
+            await asyncio.gather(*(task for _, task in in_flight), return_exceptions=True)
 
     def _page(self, body: Any, page: int) -> tuple[list[Any], dict[str, int]]:
         if not isinstance(body, dict) or not isinstance(body.get("data"), list):

@@ -3,14 +3,16 @@ BigCommerce's own OpenAPI files."""
 
 from __future__ import annotations
 
+import asyncio
 import random
+from collections.abc import Callable
 from datetime import timedelta
 
 import httpx
 import pytest
 
 from syncd.connectors import Applied, Deferred, Rejected
-from syncd.connectors.bigcommerce import BigCommerceConnector, capabilities, pace
+from syncd.connectors.bigcommerce import PARALLEL_PAGES, BigCommerceConnector, capabilities, pace
 from syncd.core import Adjustment, ConflictKind, WriteMode
 from syncd.errors import BadStoreData
 from syncd.http import ApiClient, RateLimiter, RetryPolicy
@@ -22,10 +24,13 @@ SPECS = [(r"/inventory/locations$", "locations.v3.yml"), (r".", "inventory.v3.ym
 
 
 def make(sim: BigCommerceSimulator, clock: FakeClock, *, write_mode: str = "absolute",
-         location_id: int | None = None) -> tuple[BigCommerceConnector, ValidatingTransport]:
+         location_id: int | None = None, per_minute: int = 300,
+         wrap: Callable[[httpx.AsyncBaseTransport], httpx.AsyncBaseTransport] | None = None,
+         ) -> tuple[BigCommerceConnector, ValidatingTransport]:
     transport = ValidatingTransport(httpx.ASGITransport(app=sim.app), SPECS)
-    http = httpx.AsyncClient(base_url="https://api.bigcommerce.com", transport=transport)
-    client = ApiClient("bc", http, clock=clock, limiter=RateLimiter(300, clock),
+    http = httpx.AsyncClient(base_url="https://api.bigcommerce.com",
+                             transport=wrap(transport) if wrap else transport)
+    client = ApiClient("bc", http, clock=clock, limiter=RateLimiter(per_minute, clock),
                        retry=RetryPolicy(max_attempts=4, base=0.1, rng=random.Random(0)), pace=pace,
                        retry_after_429=30.0)
     conn = BigCommerceConnector("bc", client, sim.token, store_hash=sim.store_hash, location_id=location_id,
@@ -59,6 +64,65 @@ async def test_pull_walks_every_page_at_the_largest_size_and_matches_the_spec(cl
     assert sim.requests["GET /inventory/locations/1/items"] == 3
     assert sim.requests["GET /inventory/locations"] == 1
     assert transport.errors == [] and transport.checked == 4
+
+
+class PagesInFlight(httpx.AsyncBaseTransport):
+    """Counts the pull's page requests in flight at once; ``on_page`` runs as each is sent."""
+
+    def __init__(self, inner: httpx.AsyncBaseTransport, on_page: Callable[[int], None] | None = None) -> None:
+        self.inner, self.on_page = inner, on_page
+        self.now = self.most = 0
+        self.pages: list[int] = []
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        page = request.url.params.get("page")
+        if not request.url.path.endswith("/items") or page is None:
+            return await self.inner.handle_async_request(request)
+        self.now += 1
+        self.most = max(self.most, self.now)
+        self.pages.append(int(page))
+        try:
+            await asyncio.sleep(0)  # the others get to send theirs
+            if self.on_page is not None:
+                self.on_page(int(page))
+            return await self.inner.handle_async_request(request)
+        finally:
+            self.now -= 1
+
+
+async def test_pages_after_the_first_are_fetched_several_at_once_and_yielded_in_order(clock):
+    """6 pages: page 1 gives total_pages, then up to PARALLEL_PAGES are in flight at once;
+    the items come out in the store's order, each page requested once, all valid."""
+    sim = BigCommerceSimulator(catalogue(5500), clock=clock)
+    flight: list[PagesInFlight] = []
+    conn, transport = make(sim, clock, location_id=1, per_minute=6000,
+                           wrap=lambda t: flight.append(PagesInFlight(t)) or flight[0])
+    obs, _ = await pull_all(conn)
+    assert [o.remote_id for o in obs] == [ref for ref, _ in sorted(sim.items.items())]
+    assert sorted(flight[0].pages) == [1, 2, 3, 4, 5, 6] and flight[0].pages[0] == 1
+    assert flight[0].most == PARALLEL_PAGES == 4
+    assert transport.errors == [] and sim.requests["GET /inventory/locations/1/items"] == 6
+
+
+@pytest.mark.parametrize("fault", ["total moves", "page refused"])
+async def test_a_parallel_pull_that_fails_leaves_no_request_behind(clock, fault):
+    """The inventory growing under the scan (total moves) or a page failing ends the pull
+    with BadStoreData, and the pages still in flight are cancelled, not left running."""
+    sim = BigCommerceSimulator(catalogue(5500), clock=clock)
+
+    def on_page(page: int) -> None:
+        if page == 3 and fault == "total moves":
+            sim.items["v99999"] = BcItem(product_id=99999, variant_id=99999, sku="NEW", onhand=1)
+
+    if fault == "page refused":
+        sim.faults.add("GET", r".*/items", "status", status=200, body={"data": []}, query=r"(^|&)page=3(&|$)")
+    flight: list[PagesInFlight] = []
+    conn, _ = make(sim, clock, location_id=1, per_minute=6000,
+                   wrap=lambda t: flight.append(PagesInFlight(t, on_page)) or flight[0])
+    with pytest.raises(BadStoreData, match="total moved" if fault == "total moves" else r"meta\.pagination"):
+        await pull_all(conn)
+    assert flight[0].now == 0 and max(flight[0].pages) < 6
+    assert not [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
 
 
 async def test_product_level_items_blank_skus_and_bad_counts(clock):
