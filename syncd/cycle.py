@@ -1,7 +1,9 @@
-"""One cycle: settle → pull → plan → record → push, for every enabled store.
+"""One cycle: settle → snapshot → pull → plan → record → push, for every enabled store.
 
 The imperative shell around the pure core. It owns the order of effects that makes the
-guarantees hold: unresolved writes are settled before a store's pull is recorded; a
+guarantees hold: unresolved writes are settled (every store's) before the ledger's
+snapshot is read and the pulls begin, so the snapshot is the state the plan is made
+against, and a pull keeps only what differs from it; a
 store whose writes apply asynchronously is not read again until they are visible; the
 plan is recorded (outbox rows and their keys included) in one transaction before any
 write is sent; delivery (``delivery.py``) commits every step of every write.
@@ -29,9 +31,12 @@ from .core import (
     Observation,
     Plan,
     Policy,
+    Sku,
+    Snapshot,
     StoreName,
     StorePull,
     plan_cycle,
+    split_unchanged,
 )
 from .delivery import Delivery, DeliveryCounts
 from .errors import StoreError
@@ -173,9 +178,13 @@ class CycleRunner:
                                         f"{h.consecutive_failures} failed cycles in a row ({h.last_error})")
                 self.skipped.add(store)
                 log.warning("store.circuit_open", store=store, until=str(h.open_until))
-        pulls = await asyncio.gather(*(self._settle_and_pull(n, report, delivery) for n in self.connectors
-                                       if n not in self.skipped))
+        settled = await asyncio.gather(*(self._settle(n, report, delivery) for n in self.connectors
+                                         if n not in self.skipped))
+        # Every settled write is in the ledger now, and nothing else changes it before the
+        # record: the snapshot read here is the one the plan is made against, and the pulls
+        # leave out what it already holds exactly (a steady cycle holds one copy, not two).
         snapshot = self.ledger.load_snapshot()
+        pulls = await asyncio.gather(*(self._pull_after_lag(n, report, snapshot) for n in settled if n is not None))
         plan = plan_cycle(snapshot, [p for p in pulls if p is not None], self.policy)
         report.plan = plan
         assert report.cycle_id is not None
@@ -226,7 +235,8 @@ class CycleRunner:
 
     # --- settle and pull ------------------------------------------------------------------
 
-    async def _settle_and_pull(self, store: StoreName, report: CycleReport, delivery: Delivery) -> StorePull | None:
+    async def _settle(self, store: StoreName, report: CycleReport, delivery: Delivery) -> StoreName | None:
+        """Resolve the store's earlier writes of unknown outcome; the store, if none is left."""
         with structlog.contextvars.bound_contextvars(store=store):
             try:
                 await delivery.settle(store)
@@ -239,8 +249,12 @@ class CycleRunner:
                 report.failed[store] = f"{len(left)} earlier write(s) still of unknown outcome"
                 log.error("settle.incomplete", writes=len(left))
                 return None
+            return store
+
+    async def _pull_after_lag(self, store: StoreName, report: CycleReport, snapshot: Snapshot) -> StorePull | None:
+        with structlog.contextvars.bound_contextvars(store=store):
             await self._wait_for_apply_lag(store)
-            return await self._pull(store, report, save_catalog=True)
+            return await self._pull(store, report, snapshot, save_catalog=True)
 
     async def _wait_for_apply_lag(self, store: StoreName) -> None:
         """A read inside an asynchronous platform's apply lag may not show syncd's last
@@ -256,18 +270,29 @@ class CycleRunner:
             log.info("pull.wait_for_apply_lag", seconds=round(wait, 3))
             await self.clock.sleep(wait)
 
-    async def _pull(self, store: StoreName, report: CycleReport, *, save_catalog: bool) -> StorePull | None:
+    async def _pull(self, store: StoreName, report: CycleReport, snapshot: Snapshot, *,
+                    save_catalog: bool) -> StorePull | None:
+        """The store's pull, observations the snapshot already holds exactly kept as SKUs
+        only (not for a store with SKU aliases: its SKUs are renamed in the plan)."""
         observations: list[Observation] = []
+        unchanged: set[Sku] = set()
+        compact = not self.policy.aliases.get(store)
         issues: list[ItemIssue] = []
         learned: list[CatalogEntry] = []
-        pages = 0
+        pages = seen = 0
         catalog = self.ledger.catalog(store, self.clock.wall() - CATALOG_TTL)
         try:
             async for page in self.connectors[store].pull(catalog):
                 pages += 1
+                seen += len(page.observations)
                 if self.progress is not None:
                     self.progress(store, "items", len(page.observations))
-                observations.extend(page.observations)
+                if compact:
+                    kept, same = split_unchanged(page.observations, snapshot)
+                    observations.extend(kept)
+                    unchanged.update(same)
+                else:
+                    observations.extend(page.observations)
                 issues.extend(page.issues)
                 learned.extend(page.learned)
         except StoreError as exc:
@@ -277,14 +302,15 @@ class CycleRunner:
         finally:
             if save_catalog:
                 self.ledger.save_catalog(store, learned, self.clock.wall())
-        report.pulled[store] = len(observations)
-        log.info("pull.done", pages=pages, items=len(observations), issues=len(issues), learned=len(learned))
-        return StorePull(store, tuple(observations), tuple(issues))
+        report.pulled[store] = seen
+        log.info("pull.done", pages=pages, items=seen, unchanged=len(unchanged), issues=len(issues),
+                 learned=len(learned))
+        return StorePull(store, tuple(observations), tuple(issues), frozenset(unchanged))
 
     async def _dry_run(self) -> CycleReport:
         report = CycleReport(cycle_id=None, dry_run=True)
-        pulls = await asyncio.gather(*(self._pull(n, report, save_catalog=False) for n in self.connectors))
         snapshot = self.ledger.load_snapshot()
+        pulls = await asyncio.gather(*(self._pull(n, report, snapshot, save_catalog=False) for n in self.connectors))
         report.plan = plan_cycle(snapshot, [p for p in pulls if p is not None], self.policy)
         report.unresolved_before = self.ledger.unresolved()
         return report

@@ -32,6 +32,7 @@ from .outcomes import ReadVerdict, judge_reread
 from .reconcile import plan_cycle
 from .seeding import seed_quantity
 from .targets import oversold_conflict, target_for
+from .unchanged import check_unchanged, split_unchanged
 
 __all__ = [
     "STATE_CONFLICTS",
@@ -56,9 +57,11 @@ __all__ = [
     "WriteMode",
     "WriteStrategy",
     "apply_aliases",
+    "check_unchanged",
     "judge_reread",
     "oversold_conflict",
     "plan_cycle",
     "seed_quantity",
+    "split_unchanged",
     "target_for",
 ]

@@ -141,11 +141,18 @@ class ItemIssue:
 
 @dataclass(frozen=True, slots=True)
 class StorePull:
-    """One store's complete pull: every observation and every item it could not read."""
+    """One store's complete pull: every observation and every item it could not read.
+
+    ``unchanged`` holds SKUs the store showed exactly as the ledger expects them (the
+    snapshot's remote id, tracked, quantity == expected), left out of ``observations``
+    so that a steady cycle does not hold the whole catalogue twice (``split_unchanged``);
+    ``plan_cycle`` reads them back from the snapshot and plans exactly what it would have
+    planned from the observations themselves."""
 
     store: StoreName
     observations: tuple[Observation, ...]
     issues: tuple[ItemIssue, ...] = ()
+    unchanged: frozenset[Sku] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,6 +20,7 @@ from .model import (
     Observation,
     Plan,
     Policy,
+    Quantity,
     Sku,
     Snapshot,
     StoreName,
@@ -27,6 +28,7 @@ from .model import (
 )
 from .seeding import seed_quantity
 from .targets import oversold_conflict, target_for
+from .unchanged import check_unchanged
 
 __all__ = ["plan_cycle"]
 
@@ -38,6 +40,7 @@ class _Index:
     """This cycle's pulls, indexed by SKU."""
 
     pulled: frozenset[StoreName]
+    held: list[tuple[StoreName, frozenset[Sku]]] = field(default_factory=list)  # compacted SKUs, by store
     by_sku: dict[Sku, dict[StoreName, Observation]] = field(default_factory=dict)
     duplicates: dict[Sku, dict[StoreName, set[str]]] = field(default_factory=dict)
     bad: set[Pair] = field(default_factory=set)
@@ -71,7 +74,7 @@ def plan_cycle(snapshot: Snapshot, pulls: Iterable[StorePull], policy: Policy) -
         # SKU aliases: every rule below sees canonical SKUs only.
         pull_list, alias_conflicts = apply_aliases(pull_list, policy.aliases, snapshot.available)
         out.conflicts.extend(alias_conflicts)
-    index = _index(pull_list)
+    index = _index(pull_list, snapshot, check_unchanged(pull_list, snapshot, policy))
     for pull in pull_list:
         _report_issues(pull, out)
     skus = set(index.by_sku) | set(snapshot.available) | index.bad_skus
@@ -83,7 +86,7 @@ def plan_cycle(snapshot: Snapshot, pulls: Iterable[StorePull], policy: Policy) -
         elif sku in snapshot.available:
             _known_sku(sku, snapshot, index, policy, out, complete)
         else:
-            _first_sight(sku, index, policy, complete, out)
+            _first_sight(sku, snapshot, index, policy, complete, out)
     return Plan(
         journal=tuple(out.journal),
         available=out.available,
@@ -98,15 +101,22 @@ def plan_cycle(snapshot: Snapshot, pulls: Iterable[StorePull], policy: Policy) -
     )
 
 
-def _index(pulls: list[StorePull]) -> _Index:
-    index = _Index(pulled=frozenset(p.store for p in pulls))
+def _index(pulls: list[StorePull], snapshot: Snapshot, held: Mapping[StoreName, frozenset[Sku]]) -> _Index:
+    index = _Index(pulled=frozenset(p.store for p in pulls), held=sorted(held.items()))
     for pull in pulls:
+        same = held.get(pull.store, frozenset())
         for obs in pull.observations:
             seen = index.by_sku.setdefault(obs.sku, {})
-            if obs.store in seen and seen[obs.store].remote_id != obs.remote_id:
+            if obs.store in seen:
+                other = seen[obs.store].remote_id
+            elif obs.sku in same:  # the variant left out as unchanged
+                other = snapshot.items[(obs.store, obs.sku)].remote_id
+            else:
+                other = obs.remote_id
+            if other != obs.remote_id:
                 # Duplicates: two variants with one SKU in one store.
                 ids = index.duplicates.setdefault(obs.sku, defaultdict(set))[obs.store]
-                ids.update({seen[obs.store].remote_id, obs.remote_id})
+                ids.update({other, obs.remote_id})
             seen[obs.store] = obs
         for issue in pull.issues:
             if issue.kind is ConflictKind.BAD_DATA and issue.sku:
@@ -178,20 +188,34 @@ def _mismatch(sku: Sku, view: Mapping[StoreName, Observation | ItemState]) -> Co
     )
 
 
-def _fresh(sku: Sku, index: _Index) -> Mapping[StoreName, Observation]:
-    """This cycle's usable observations of ``sku`` (unreadable items left out). Read only."""
-    seen = index.by_sku.get(sku, {})
-    if sku not in index.bad_skus:
+def _fresh(sku: Sku, index: _Index, snapshot: Snapshot) -> Mapping[StoreName, Observation]:
+    """This cycle's usable observations of ``sku`` (unreadable items left out), those
+    left out of a pull as unchanged read back from the snapshot. Read only."""
+    seen = index.by_sku.get(sku, _NONE)
+    implied = [store for store, same in index.held if sku in same and store not in seen]
+    if not implied and sku not in index.bad_skus:
         return seen
-    return {s: o for s, o in seen.items() if (s, sku) not in index.bad}
+    fresh = {s: o for s, o in seen.items() if (s, sku) not in index.bad}
+    for store in implied:
+        if (store, sku) not in index.bad:
+            state = snapshot.items[(store, sku)]
+            fresh[store] = Observation(store, sku, state.remote_id, state.expected)
+    return fresh
+
+
+_NONE: Mapping[StoreName, Observation] = {}
+
+
+def _shown(fresh: Mapping[StoreName, Observation]) -> list[tuple[StoreName, str, Quantity]]:
+    return [(store, obs.remote_id, obs.quantity) for store, obs in sorted(fresh.items())]
 
 
 def _first_sight(
-    sku: Sku, index: _Index, policy: Policy, complete: bool, out: _Builder
+    sku: Sku, snapshot: Snapshot, index: _Index, policy: Policy, complete: bool, out: _Builder
 ) -> None:
     # First sight: seeded only in a cycle in which every enabled store was pulled and
     # its item read; until then it is not written.
-    fresh = _fresh(sku, index)
+    fresh = _fresh(sku, index, snapshot)
     if not complete or sku in index.bad_skus:
         out.unseeded.append(sku)
         return
@@ -209,7 +233,7 @@ def _first_sight(
     for store, obs in fresh.items():
         out.items[(store, sku)] = ItemState(obs.remote_id, obs.quantity)
     _report_missing(sku, fresh, index, policy, out)
-    _plan_writes(sku, seed, fresh, policy, out)
+    _plan_writes(sku, seed, _shown(fresh), policy, out)
 
 
 def _over_the_cap(sku: Sku, fresh: Mapping[StoreName, Observation], snapshot: Snapshot,
@@ -252,13 +276,17 @@ def _unchanged(sku: Sku, fresh: Mapping[StoreName, Observation], snapshot: Snaps
 def _known_sku(
     sku: Sku, snapshot: Snapshot, index: _Index, policy: Policy, out: _Builder, complete: bool
 ) -> None:
-    fresh = _fresh(sku, index)
+    if complete and sku not in index.by_sku and sku not in index.bad_skus:
+        # The steadiest case: every store's pull left the SKU out as unchanged.
+        items = snapshot.items
+        shown = [(store, state.remote_id, state.expected) for store, same in index.held if sku in same
+                 for state in (items[(store, sku)],)]
+        if len(shown) == len(index.pulled):
+            _steady(sku, snapshot, shown, policy, out)
+            return
+    fresh = _fresh(sku, index, snapshot)
     if _unchanged(sku, fresh, snapshot, index, complete):
-        available = snapshot.available[sku]
-        oversold = oversold_conflict(sku, available)
-        if oversold is not None:
-            out.conflicts.append(oversold)
-        _plan_writes(sku, available, fresh, policy, out)
+        _steady(sku, snapshot, _shown(fresh), policy, out)
         return
     held = _over_the_cap(sku, fresh, snapshot, policy)
     if held is not None:
@@ -282,7 +310,17 @@ def _known_sku(
     oversold = oversold_conflict(sku, available)
     if oversold is not None:
         out.conflicts.append(oversold)
-    _plan_writes(sku, available, fresh, policy, out)
+    _plan_writes(sku, available, _shown(fresh), policy, out)
+
+
+def _steady(sku: Sku, snapshot: Snapshot, shown: list[tuple[StoreName, str, Quantity]], policy: Policy,
+            out: _Builder) -> None:
+    """Nothing to absorb: only the oversold check and the targets."""
+    available = snapshot.available[sku]
+    oversold = oversold_conflict(sku, available)
+    if oversold is not None:
+        out.conflicts.append(oversold)
+    _plan_writes(sku, available, shown, policy, out)
 
 
 def _absorb(
@@ -341,20 +379,19 @@ def _report_missing(
 def _plan_writes(
     sku: Sku,
     available: int,
-    fresh: Mapping[StoreName, Observation],
+    shown: Iterable[tuple[StoreName, str, Quantity]],
     policy: Policy,
     out: _Builder,
 ) -> None:
+    """A write wherever a store (in store order: remote id, quantity shown) is off target."""
     targets: dict[tuple[int, int, int | None], int] = {}  # stores sharing a rule share its target
-    for store, obs in sorted(fresh.items()):
-        if obs.quantity is None:
+    for store, remote_id, quantity in shown:
+        if quantity is None:
             continue
         store_policy = policy.stores[store]
         rule = (store_policy.buffer, store_policy.buffer_percent, store_policy.max_listed)
         target = targets.get(rule)
         if target is None:
             target = targets[rule] = target_for(available, *rule)
-        if target != obs.quantity:
-            out.adjustments.append(
-                Adjustment(store, sku, obs.remote_id, obs.quantity, target, store_policy.mode)
-            )
+        if target != quantity:
+            out.adjustments.append(Adjustment(store, sku, remote_id, quantity, target, store_policy.mode))
