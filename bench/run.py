@@ -9,8 +9,8 @@ Measures, reporting medians of repeated runs and ratios measured side by side:
    BigCommerce, SaaSignal, Shopify, Wix V3): first sync and steady cycle (1 % of SKUs sold
    since the last cycle) — wall time, CPU time of the syncd process (the simulators run
    elsewhere; user and system apart), SQL statements, rows written, each cycle's own
-   peak RSS (Linux: the high-water mark is reset before each cycle) — on SQLite, and on PostgreSQL with
-   --pg. Each steady cycle is followed by the same pulls alone, so the table splits the
+   peak RSS (Linux: the high-water mark is reset before each cycle) — on SQLite, and on
+   PostgreSQL with --pg. Each steady cycle is followed by the same pulls alone, so the table splits the
    cycle's CPU into the stores' pages (HTTP, JSON, parsing) and everything else.
    Several sizes make the scaling curve.
 Writes bench/results/<timestamp>.json and prints a table.

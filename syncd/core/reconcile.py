@@ -188,6 +188,9 @@ def _mismatch(sku: Sku, view: Mapping[StoreName, Observation | ItemState]) -> Co
     )
 
 
+_NONE: Mapping[StoreName, Observation] = {}
+
+
 def _fresh(sku: Sku, index: _Index, snapshot: Snapshot) -> Mapping[StoreName, Observation]:
     """This cycle's usable observations of ``sku`` (unreadable items left out), those
     left out of a pull as unchanged read back from the snapshot. Read only."""
@@ -201,9 +204,6 @@ def _fresh(sku: Sku, index: _Index, snapshot: Snapshot) -> Mapping[StoreName, Ob
             state = snapshot.items[(store, sku)]
             fresh[store] = Observation(store, sku, state.remote_id, state.expected)
     return fresh
-
-
-_NONE: Mapping[StoreName, Observation] = {}
 
 
 def _shown(fresh: Mapping[StoreName, Observation]) -> list[tuple[StoreName, str, Quantity]]:

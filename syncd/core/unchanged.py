@@ -4,7 +4,7 @@ a steady cycle's memory, and all but the sold ones say nothing new)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 
 from .model import Observation, Policy, Sku, Snapshot, StoreName, StorePull
 
@@ -33,17 +33,20 @@ def check_unchanged(pulls: Iterable[StorePull], snapshot: Snapshot, policy: Poli
     the snapshot holds, tracked, and the store must have no aliases. A pull compacted
     against another snapshot would otherwise be planned from the wrong state."""
     held: dict[StoreName, frozenset[Sku]] = {}
-    items: Mapping[tuple[StoreName, Sku], object] = snapshot.items
     for pull in pulls:
         if not pull.unchanged:
             continue
         if policy.aliases.get(pull.store):
             raise ValueError(f"store {pull.store!r} has SKU aliases: its pull cannot be compacted")
         store = pull.store
-        wrong = [sku for sku in pull.unchanged
-                 if sku not in snapshot.available or getattr(items.get((store, sku)), "expected", None) is None]
+        wrong = [sku for sku in pull.unchanged if sku not in snapshot.available or _untracked(snapshot, store, sku)]
         if wrong:
             raise ValueError(f"store {store!r}: {len(wrong)} SKU(s) marked unchanged that the snapshot "
                              f"does not hold as tracked, e.g. {sorted(wrong)[:3]}")
         held[store] = pull.unchanged
     return held
+
+
+def _untracked(snapshot: Snapshot, store: StoreName, sku: Sku) -> bool:
+    state = snapshot.items.get((store, sku))
+    return state is None or state.expected is None

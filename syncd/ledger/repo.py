@@ -238,7 +238,7 @@ class Ledger:
         the outbox (each batch with its key, before anything is sent) and conflicts.
         Only what changed is written. Returns the outbox entries and new conflicts."""
         with self._tx() as s:
-            self._insert(s, JOURNAL, (
+            self._many(s, insert(JOURNAL), (
                 {"cycle_id": cycle_id, "sku": e.sku, "store": e.store, "delta": e.delta,
                  "reason": e.reason, "created_at": now} for e in plan.journal))
             self._write_available(s, cycle_id, snapshot, plan)
@@ -248,19 +248,16 @@ class Ledger:
         entries = self._entries(ids)
         return entries, new_conflicts
 
-    def _insert(self, s: Session, table: Any, rows: Iterable[dict[str, Any]]) -> None:
-        for chunk in _chunks(rows, self.chunk):
-            s.execute(insert(table), chunk)
-
-    def _update(self, s: Session, statement: Any, rows: Iterable[dict[str, Any]]) -> None:
+    def _many(self, s: Session, statement: Any, rows: Iterable[dict[str, Any]]) -> None:
+        """One executemany per ``chunk`` rows (none for no rows)."""
         for chunk in _chunks(rows, self.chunk):
             s.execute(statement, chunk)
 
     def _write_available(self, s: Session, cycle_id: int, snapshot: Snapshot, plan: Plan) -> None:
         known = snapshot.available
-        self._insert(s, SKU, ({"sku": k, "available": v, "seeded_cycle": cycle_id, "updated_cycle": cycle_id}
+        self._many(s, insert(SKU), ({"sku": k, "available": v, "seeded_cycle": cycle_id, "updated_cycle": cycle_id}
                               for k, v in plan.available.items() if k not in known))
-        self._update(s, update(SKU).where(SKU.c.sku == bindparam("b_sku")),
+        self._many(s, update(SKU).where(SKU.c.sku == bindparam("b_sku")),
                      ({"b_sku": k, "available": v, "updated_cycle": cycle_id}
                       for k, v in plan.available.items() if k in known))
 
@@ -274,10 +271,10 @@ class Ledger:
         for store, skus in by_store.items():
             for i in range(0, len(skus), 500):
                 s.execute(delete(ITEM).where(ITEM.c.store == store, ITEM.c.sku.in_(skus[i:i + 500])))
-        self._insert(s, ITEM, ({"store": store, "sku": sku, "remote_id": state.remote_id,
+        self._many(s, insert(ITEM), ({"store": store, "sku": sku, "remote_id": state.remote_id,
                                 "expected": state.expected, "updated_cycle": cycle_id}
                                for (store, sku), state in plan.items.items() if not stays((store, sku))))
-        self._update(s, update(ITEM).where(ITEM.c.store == bindparam("b_store"), ITEM.c.sku == bindparam("b_sku")),
+        self._many(s, update(ITEM).where(ITEM.c.store == bindparam("b_store"), ITEM.c.sku == bindparam("b_sku")),
                      ({"b_store": store, "b_sku": sku, "remote_id": state.remote_id,
                        "expected": state.expected, "updated_cycle": cycle_id}
                       for (store, sku), state in plan.items.items() if stays((store, sku))))
@@ -285,7 +282,7 @@ class Ledger:
     def _write_outbox(self, s: Session, cycle_id: int, batches: Sequence[Batch], now: datetime) -> list[int]:
         if not any(b.adjustments for b in batches):
             return []
-        self._insert(s, OUTBOX, (
+        self._many(s, insert(OUTBOX), (
             {"cycle_id": cycle_id, "store": b.store, "sku": a.sku, "remote_id": a.remote_id,
              "mode": str(a.mode), "before": a.before, "target": a.target, "delta": a.delta,
              "request_key": b.key, "status": str(OutboxStatus.PENDING), "attempts": 0,
