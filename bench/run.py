@@ -9,7 +9,8 @@ Measures, reporting medians of repeated runs and ratios measured side by side:
    BigCommerce, SaaSignal, Shopify, Wix V3): first sync and steady cycle (1 % of SKUs sold
    since the last cycle) — wall time, CPU time of the syncd process (the simulators run
    elsewhere; user and system apart), SQL statements, rows written, each cycle's own
-   peak RSS (Linux: the high-water mark is reset before each cycle) — on SQLite, and on
+   peak RSS (Linux: the high-water mark is reset before each cycle) and the resident size
+   between cycles — on SQLite, and on
    PostgreSQL with --pg. Each steady cycle is followed by the same pulls alone, so the table splits the
    cycle's CPU into the stores' pages (HTTP, JSON, parsing) and everything else.
    Several sizes make the scaling curve.
@@ -223,11 +224,12 @@ def cycle_cost(n: int, repeat: int, db_url: str, platforms: tuple[str, ...]) -> 
 
         first = one()
         first_rss = first.pop("peak_rss_mb")
-        steady, pulls = [], []
+        steady, pulls, between = [], [], []
         seller = info[f"{platforms[0]}-store"]["url"]
         for i in range(repeat):
             httpx.post(seller + "/__bench/sell", params={"every": 100, "offset": i})
             steady.append(one())
+            between.append(rss_mb())
             cpu = time.process_time()
             assert asyncio.run(pulls_only(settings, Ledger(engine))) == n * len(platforms)
             pulls.append(time.process_time() - cpu)
@@ -240,7 +242,7 @@ def cycle_cost(n: int, repeat: int, db_url: str, platforms: tuple[str, ...]) -> 
             "steady_pulls_only_cpu_s": round(pull_cpu, 3), "steady_cpu_beyond_pulls_s": round(local, 3),
             "first_sync_peak_rss_mb": round(first_rss, 1),
             "steady_peak_rss_mb": round(max(s["peak_rss_mb"] for s in steady), 1),
-            "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
+            "rss_between_cycles_mb": round(max(between), 1)}
 
 
 def reset_peak_rss() -> None:
@@ -248,6 +250,15 @@ def reset_peak_rss() -> None:
     so each cycle's own peak is measured (ru_maxrss only ever grows)."""
     with contextlib.suppress(OSError):
         Path("/proc/self/clear_refs").write_text("5")
+
+
+def rss_mb() -> float:
+    """The resident size now (Linux), e.g. between two cycles."""
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
 
 
 def peak_rss_mb() -> float:
@@ -311,13 +322,14 @@ def report(results: dict[str, Any], path: Path) -> None:
               f"(bare loop at {p['bare_vs_dlt_throughput']}× dlt)")
     print(f"{'SKUs':>7} {'stores':>6} {'db':>10} | {'first wall':>10} {'cpu':>7} {'rows':>8} | {'steady wall':>11} "
           f"{'cpu':>6} {'user':>6} {'sys':>6} {'pulls':>6} {'rest':>6} {'stmts':>6} {'rows':>6} | "
-          f"{'RSS first':>9} {'steady':>7}")
+          f"{'RSS first':>9} {'steady':>7} {'between':>7}")
     for c in results["cycles"]:
         f, s = c["first_sync"], c["steady_median"]
         print(f"{c['skus']:>7} {c['stores']:>6} {c['db']:>10} | {f['wall_s']:>10} {f['cpu_s']:>7} "
               f"{f['rows_written']:>8} | {s['wall_s']:>11} {s['cpu_s']:>6} {s['user_s']:>6} {s['sys_s']:>6} "
               f"{c['steady_pulls_only_cpu_s']:>6} {c['steady_cpu_beyond_pulls_s']:>6} {s['statements']:>6} "
-              f"{s['rows_written']:>6} | {c['first_sync_peak_rss_mb']:>9} {c['steady_peak_rss_mb']:>7}")
+              f"{s['rows_written']:>6} | {c['first_sync_peak_rss_mb']:>9} {c['steady_peak_rss_mb']:>7} "
+              f"{c.get('rss_between_cycles_mb', '-'):>7}")
     print(f"written to {path.relative_to(HERE.parent)}")
 
 

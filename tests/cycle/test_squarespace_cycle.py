@@ -340,6 +340,29 @@ async def test_the_cyclic_collector_is_relaxed_for_a_cycle_and_restored_after(po
     assert gc.get_threshold() == before
 
 
+async def test_a_cycle_hands_its_memory_back_when_it_ends_even_when_it_fails(pool, engine, clock, monkeypatch):
+    """release_memory runs once at the end of every cycle, after the collector's
+    thresholds are restored, whether the cycle finished or raised."""
+    import gc
+
+    import syncd.cycle as cycle_module
+
+    calls: list[tuple[int, ...]] = []
+    monkeypatch.setattr(cycle_module, "release_memory", lambda: calls.append(gc.get_threshold()) or True)
+    pool["south"].variant_of("OIL").quantity = 7
+    await run(pool, engine, clock)
+    assert calls == [gc.get_threshold()]
+
+    def boom(sim: SquarespaceSimulator) -> None:
+        raise RuntimeError("the simulator broke mid-cycle")
+
+    pool["east"].variant_of("TEA").quantity = 1
+    pool["north"].before_write.append(boom)
+    with pytest.raises(RuntimeError):
+        await run(pool, engine, clock)
+    assert len(calls) == 2
+
+
 def test_a_cycle_report_has_a_short_repr_however_big_its_plan():
     """asyncio.run() may repr its main task with its result: a first sync's report must
     not render its whole plan (at 100,000 SKUs × 4 that cost 80 MB and seconds)."""
