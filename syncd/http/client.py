@@ -1,6 +1,7 @@
 """ApiClient: the send path every connector shares.
 
     send → _with_retries → _rate_limited → _send_once → transport
+    lines: the same path, the 2xx body then read a piece at a time (large downloads)
 
 httpx exceptions and error statuses become syncd's StoreError tree here, each with the
 store, the method and a redacted URL (no query string, no credentials).
@@ -10,7 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import Callable, Collection, Iterator
+from collections.abc import AsyncGenerator, Callable, Collection, Iterator
 from typing import Any, Literal, TypeVar
 
 import httpx
@@ -86,13 +87,31 @@ class ApiClient:
         Only transient errors are retried, and only as far as ``retry`` allows."""
         return await self._with_retries(request, retry=retry, expect=expect)
 
+    async def lines(self, request: httpx.Request, *, retry: Retry = True) -> AsyncGenerator[bytes, None]:
+        """Send ``request`` as ``send`` does (pacing, retries, errors), then yield its 2xx
+        body line by line without ever holding all of it: a download of tens of megabytes
+        costs one network chunk at a time. A connection lost mid-body is a transient error
+        (nothing is retried once lines have been handed out); line ends are not included."""
+        response = await self._with_retries(request, retry=retry, expect=(), stream=True)
+        rest = b""
+        try:
+            with self._map_errors(request):
+                async for chunk in response.aiter_bytes():
+                    *whole, rest = (rest + chunk).split(b"\n")
+                    for line in whole:
+                        yield line.rstrip(b"\r")
+            if rest:
+                yield rest.rstrip(b"\r")
+        finally:
+            await response.aclose()
+
     async def _with_retries(
-        self, request: httpx.Request, *, retry: Retry, expect: Collection[int]
+        self, request: httpx.Request, *, retry: Retry, expect: Collection[int], stream: bool = False
     ) -> httpx.Response:
         attempt, waited = 1, 0.0
         while True:
             try:
-                return await self._rate_limited(request, expect)
+                return await self._rate_limited(request, expect, stream)
             except TransientStoreError as exc:
                 allowed = retry is True or (retry == "unsent" and not exc.maybe_applied)
                 if not allowed or attempt >= self.retry.max_attempts:
@@ -104,18 +123,20 @@ class ApiClient:
                 attempt, waited = attempt + 1, waited + wait
                 await self.clock.sleep(wait)
 
-    async def _rate_limited(self, request: httpx.Request, expect: Collection[int]) -> httpx.Response:
+    async def _rate_limited(self, request: httpx.Request, expect: Collection[int], stream: bool) -> httpx.Response:
         await self.limiter.acquire()
         try:
-            return await self._send_once(request, expect)
+            return await self._send_once(request, expect, stream)
         except RateLimited as exc:
             self.throttled += 1
             self.limiter.pause(exc.retry_after or 0.0)
             raise
 
-    async def _send_once(self, request: httpx.Request, expect: Collection[int]) -> httpx.Response:
+    async def _send_once(self, request: httpx.Request, expect: Collection[int], stream: bool) -> httpx.Response:
         with self._map_errors(request):
-            response = await self.http.send(request)
+            response = await self.http.send(request, stream=stream)
+            if stream and 200 <= response.status_code < 300:
+                return response  # a download's body: the caller reads it (not an API answer to classify)
             await response.aread()
         if self.pace is not None:
             pause = self.pace(response, self.clock.wall().timestamp())

@@ -132,3 +132,73 @@ async def test_rate_limiter_makes_progress_late_in_a_long_run():
 
     await asyncio.wait_for(asyncio.gather(*(take(50) for _ in range(8))), timeout=10)
     assert 1_000_000 + 38 <= clock.t <= 1_000_000 + 80
+
+
+class Chunks(httpx.AsyncByteStream):
+    """A body that arrives in the given pieces, optionally losing the connection after them."""
+
+    def __init__(self, *pieces: bytes, fail: bool = False) -> None:
+        self.pieces, self.fail, self.closed, self.sent = pieces, fail, False, 0
+
+    async def __aiter__(self):
+        for piece in self.pieces:
+            self.sent += 1
+            yield piece
+        if self.fail:
+            raise httpx.ReadError("connection reset mid-body")
+
+    async def aclose(self) -> None:
+        self.closed = True
+
+
+async def test_lines_are_cut_where_the_body_says_not_where_the_network_did():
+    """A line split across pieces is one line; CRLF and a last line without an end are
+    read as lines; the body is handed over as it arrives and the stream is closed after."""
+    clock = FakeClock()
+    body = Chunks(b'{"a":', b'1}\r\n{"b"', b":2}\n\n", b'{"c":3}')
+    c = client(lambda r: httpx.Response(200, stream=body), clock)
+    lines = []
+    async for line in c.lines(c.http.build_request("GET", "/file.jsonl")):
+        lines.append((line, body.sent))
+    assert lines == [(b'{"a":1}', 2), (b'{"b":2}', 3), (b"", 3), (b'{"c":3}', 4)]
+    assert body.closed
+
+
+async def test_lines_take_the_send_paths_retries_and_errors():
+    """A 503 before the body is retried like any request; a 404 is the request's error;
+    a connection lost mid-body is a transient error naming the redacted URL, not retried
+    (lines were handed out), and the stream is closed."""
+    clock = FakeClock()
+    answers = [httpx.Response(503), httpx.Response(200, stream=Chunks(b"x\ny\n"))]
+    c = client(lambda r: answers.pop(0), clock)
+    assert [line async for line in c.lines(c.http.build_request("GET", "/f"))] == [b"x", b"y"]
+    assert c.retries == 1
+    c = client(lambda r: httpx.Response(404), clock)
+    with pytest.raises(PermanentStoreError):
+        async for _ in c.lines(c.http.build_request("GET", "/f")):
+            pass
+    broken = Chunks(b"x\n", b"y", fail=True)
+    c = client(lambda r: httpx.Response(200, stream=broken), clock)
+    got = []
+    with pytest.raises(TransientStoreError) as caught:
+        async for line in c.lines(c.http.build_request("GET", "/f?token=secret")):
+            got.append(line)
+    assert got == [b"x"] and c.retries == 0 and broken.closed
+    assert "secret" not in str(caught.value) and "http://x.test/f" in str(caught.value)
+
+
+async def test_a_downloads_body_is_not_read_as_an_api_answer():
+    """The platform's classifier and pacer read API answers (GraphQL errors in a 200);
+    a streamed 2xx download is handed over unread, so they never see it."""
+    clock = FakeClock()
+    seen: list[int] = []
+
+    def classify(response: httpx.Response):
+        seen.append(len(response.content))  # would raise ResponseNotRead on an unread body
+        return None
+
+    c = client(lambda r: httpx.Response(200, stream=Chunks(b'{"errors": []}\n')), clock)
+    c.classify = classify
+    c.pace = lambda response, now: seen.append(len(response.content)) or None
+    assert [line async for line in c.lines(c.http.build_request("GET", "/f"))] == [b'{"errors": []}']
+    assert seen == []
