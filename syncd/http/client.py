@@ -104,6 +104,7 @@ class ApiClient:
                 yield rest.rstrip(b"\r")
         finally:
             await response.aclose()
+            _unbind(response, b"")  # handed out as lines, not kept
 
     async def _with_retries(
         self, request: httpx.Request, *, retry: Retry, expect: Collection[int], stream: bool = False
@@ -138,6 +139,7 @@ class ApiClient:
             if stream and 200 <= response.status_code < 300:
                 return response  # a download's body: the caller reads it (not an API answer to classify)
             await response.aread()
+        _unbind(response, response.content)
         if self.pace is not None:
             pause = self.pace(response, self.clock.wall().timestamp())
             if pause and response.status_code != 429:
@@ -200,6 +202,16 @@ class ApiClient:
             raise self._error(TransientStoreError, f"timed out ({type(exc).__name__})", request) from None
         except httpx.TransportError as exc:
             raise self._error(TransientStoreError, f"connection failed ({type(exc).__name__})", request) from None
+
+
+def _unbind(response: httpx.Response, body: bytes) -> None:
+    """httpx 0.28 binds a response's stream back to the response, to set ``elapsed`` when
+    it closes (encode/httpx#3733): a reference cycle, so every body stays in memory until
+    the cyclic collector runs, and one that is still being parsed when it runs waits for
+    an older generation's much rarer pass (at 100,000 SKUs × 4, dozens of pages' bodies at
+    a cycle's peak). Once the response is closed the binding has done its work:
+    the body alone is left, and the response is freed as soon as its reader drops it."""
+    response.stream = httpx.ByteStream(body)
 
 
 def _detail(response: httpx.Response) -> str:

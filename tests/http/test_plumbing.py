@@ -202,3 +202,34 @@ async def test_a_downloads_body_is_not_read_as_an_api_answer():
     c.pace = lambda response, now: seen.append(len(response.content)) or None
     assert [line async for line in c.lines(c.http.build_request("GET", "/f"))] == [b'{"errors": []}']
     assert seen == []
+
+
+async def test_a_read_response_is_freed_as_soon_as_it_is_dropped():
+    """httpx binds a response's stream back to the response (a reference cycle): without
+    the unbinding every page's body would wait for the cyclic collector. With the
+    collector off, a dropped response (and a finished download's stream) is gone at once."""
+    import gc
+    import weakref
+
+    clock = FakeClock()
+    streams: list[weakref.ref[Chunks]] = []
+
+    def download(request: httpx.Request) -> httpx.Response:
+        body = Chunks(b"a\nb\n")
+        streams.append(weakref.ref(body))
+        return httpx.Response(200, stream=body)
+
+    gc.collect()
+    gc.disable()
+    try:
+        c = client(lambda r: httpx.Response(200, content=b"x" * 100_000), clock)
+        response = await c.send(c.http.build_request("GET", "/page"))
+        assert len(response.content) == 100_000
+        gone = weakref.ref(response)
+        del response
+        assert gone() is None
+        c = client(download, clock)
+        assert [line async for line in c.lines(c.http.build_request("GET", "/file"))] == [b"a", b"b"]
+        assert streams and streams[0]() is None
+    finally:
+        gc.enable()
