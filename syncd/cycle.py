@@ -62,7 +62,8 @@ def _collector_relaxed() -> Iterator[None]:
     collector traverses them again and again as they pile up: about 40 % of the CPU of
     loading the snapshot and building the observations at 100,000 SKUs × 4 stores. For
     the cycle it runs every 100,000 allocations instead of every 700, so it still frees
-    the cyclic garbage of HTTP responses as it goes; the thresholds are restored after,
+    the little cyclic garbage HTTP leaves as it goes (responses themselves are unbound
+    from their streams, see ``syncd.http.client``); the thresholds are restored after,
     and what the cycle freed is handed back to the operating system (``release_memory``)."""
     before = gc.get_threshold()
     gc.set_threshold(*CYCLE_GC_THRESHOLD)

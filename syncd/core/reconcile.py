@@ -18,6 +18,7 @@ from .model import (
     ItemState,
     JournalEntry,
     Observation,
+    PairMap,
     Plan,
     Policy,
     Quantity,
@@ -40,7 +41,8 @@ class _Index:
     """This cycle's pulls, indexed by SKU."""
 
     pulled: frozenset[StoreName]
-    held: list[tuple[StoreName, frozenset[Sku]]] = field(default_factory=list)  # compacted SKUs, by store
+    # compacted SKUs by store, with the snapshot's states of that store
+    held: list[tuple[StoreName, frozenset[Sku], Mapping[Sku, ItemState]]] = field(default_factory=list)
     by_sku: dict[Sku, dict[StoreName, Observation]] = field(default_factory=dict)
     duplicates: dict[Sku, dict[StoreName, set[str]]] = field(default_factory=dict)
     bad: set[Pair] = field(default_factory=set)
@@ -51,12 +53,15 @@ class _Index:
 class _Builder:
     journal: list[JournalEntry] = field(default_factory=list)
     available: dict[Sku, int] = field(default_factory=dict)
-    items: dict[Pair, ItemState] = field(default_factory=dict)
+    items: dict[StoreName, dict[Sku, ItemState]] = field(default_factory=dict)  # a PairMap's stores
     removed: set[Pair] = field(default_factory=set)
     adjustments: list[Adjustment] = field(default_factory=list)
     conflicts: list[Conflict] = field(default_factory=list)
     unseeded: list[Sku] = field(default_factory=list)
     skipped: set[Sku] = field(default_factory=set)
+
+    def put(self, store: StoreName, sku: Sku, state: ItemState) -> None:
+        self.items.setdefault(store, {})[sku] = state
 
 
 def plan_cycle(snapshot: Snapshot, pulls: Iterable[StorePull], policy: Policy) -> Plan:
@@ -90,7 +95,7 @@ def plan_cycle(snapshot: Snapshot, pulls: Iterable[StorePull], policy: Policy) -
     return Plan(
         journal=tuple(out.journal),
         available=out.available,
-        items=out.items,
+        items=PairMap(out.items),
         removed=frozenset(out.removed),
         adjustments=tuple(out.adjustments),
         conflicts=tuple(out.conflicts),
@@ -102,7 +107,8 @@ def plan_cycle(snapshot: Snapshot, pulls: Iterable[StorePull], policy: Policy) -
 
 
 def _index(pulls: list[StorePull], snapshot: Snapshot, held: Mapping[StoreName, frozenset[Sku]]) -> _Index:
-    index = _Index(pulled=frozenset(p.store for p in pulls), held=sorted(held.items()))
+    index = _Index(pulled=frozenset(p.store for p in pulls),
+                   held=[(store, same, snapshot.store(store)) for store, same in sorted(held.items())])
     for pull in pulls:
         same = held.get(pull.store, frozenset())
         for obs in pull.observations:
@@ -128,16 +134,8 @@ def _index(pulls: list[StorePull], snapshot: Snapshot, held: Mapping[StoreName, 
 def _report_issues(pull: StorePull, out: _Builder) -> None:
     # Missing / duplicate / unmapped + Bad data: items the pull could not use.
     for issue in pull.issues:
-        out.conflicts.append(
-            Conflict(
-                kind=issue.kind,
-                store=pull.store,
-                sku=issue.sku,
-                message=issue.message,
-                data={"remote_id": issue.remote_id},
-                subject=issue.remote_id,
-            )
-        )
+        out.conflicts.append(Conflict(kind=issue.kind, store=pull.store, sku=issue.sku, message=issue.message,
+                                      data={"remote_id": issue.remote_id}, subject=issue.remote_id))
 
 
 def _report_duplicates(sku: Sku, stores: Mapping[StoreName, set[str]], out: _Builder) -> None:
@@ -195,7 +193,7 @@ def _fresh(sku: Sku, index: _Index, snapshot: Snapshot) -> Mapping[StoreName, Ob
     """This cycle's usable observations of ``sku`` (unreadable items left out), those
     left out of a pull as unchanged read back from the snapshot. Read only."""
     seen = index.by_sku.get(sku, _NONE)
-    implied = [store for store, same in index.held if sku in same and store not in seen]
+    implied = [store for store, same, _ in index.held if sku in same and store not in seen]
     if not implied and sku not in index.bad_skus:
         return seen
     fresh = {s: o for s, o in seen.items() if (s, sku) not in index.bad}
@@ -231,7 +229,7 @@ def _first_sight(
     out.journal.append(JournalEntry(sku=sku, store=None, delta=seed, reason=reason))
     out.available[sku] = seed
     for store, obs in fresh.items():
-        out.items[(store, sku)] = ItemState(obs.remote_id, obs.quantity)
+        out.put(store, sku, ItemState(obs.remote_id, obs.quantity))
     _report_missing(sku, fresh, index, policy, out)
     _plan_writes(sku, seed, _shown(fresh), policy, out)
 
@@ -278,9 +276,8 @@ def _known_sku(
 ) -> None:
     if complete and sku not in index.by_sku and sku not in index.bad_skus:
         # The steadiest case: every store's pull left the SKU out as unchanged.
-        items = snapshot.items
-        shown = [(store, state.remote_id, state.expected) for store, same in index.held if sku in same
-                 for state in (items[(store, sku)],)]
+        shown = [(store, state.remote_id, state.expected) for store, same, states in index.held if sku in same
+                 for state in (states[sku],)]
         if len(shown) == len(index.pulled):
             _steady(sku, snapshot, shown, policy, out)
             return
@@ -332,15 +329,15 @@ def _absorb(
     if prev is None or prev.expected is None or obs.quantity is None:
         # A store new to a known SKU (or a change of tracking): not a delta.
         if prev != new_state:
-            out.items[pair] = new_state
+            out.put(*pair, new_state)
         return available
     if prev.remote_id != obs.remote_id:
-        out.items[pair] = new_state  # another variant now carries the SKU: new pair
+        out.put(*pair, new_state)  # another variant now carries the SKU: new pair
         return available
     delta = obs.quantity - prev.expected
     if delta == 0:
         return available
-    out.items[pair] = new_state  # expected := observed, the delta is absorbed once
+    out.put(*pair, new_state)  # expected := observed, the delta is absorbed once
     if delta > 0 and policy.master is not None and obs.store != policy.master:
         # Master store: a positive delta elsewhere does not count.
         out.conflicts.append(

@@ -4,9 +4,9 @@ a steady cycle's memory, and all but the sold ones say nothing new)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
-from .model import Observation, Policy, Sku, Snapshot, StoreName, StorePull
+from .model import ItemState, Observation, Policy, Sku, Snapshot, StoreName, StorePull
 
 __all__ = ["check_unchanged", "split_unchanged"]
 
@@ -17,9 +17,13 @@ def split_unchanged(observations: Iterable[Observation], snapshot: Snapshot) -> 
     the SKU seeded. Not for a store with SKU aliases (its SKUs are not canonical yet)."""
     kept: list[Observation] = []
     same: list[Sku] = []
-    items, available = snapshot.items, snapshot.available
+    available = snapshot.available
+    store: StoreName | None = None
+    items: Mapping[Sku, ItemState] = {}
     for obs in observations:
-        prev = items.get((obs.store, obs.sku))
+        if obs.store != store:  # a page is one store's: looked up once
+            store, items = obs.store, snapshot.store(obs.store)
+        prev = items.get(obs.sku)
         if (prev is not None and obs.quantity is not None and prev.expected == obs.quantity
                 and prev.remote_id == obs.remote_id and obs.sku in available):
             same.append(obs.sku)
@@ -39,7 +43,8 @@ def check_unchanged(pulls: Iterable[StorePull], snapshot: Snapshot, policy: Poli
         if policy.aliases.get(pull.store):
             raise ValueError(f"store {pull.store!r} has SKU aliases: its pull cannot be compacted")
         store = pull.store
-        wrong = [sku for sku in pull.unchanged if sku not in snapshot.available or _untracked(snapshot, store, sku)]
+        states = snapshot.store(store)
+        wrong = [sku for sku in pull.unchanged if sku not in snapshot.available or _untracked(states, sku)]
         if wrong:
             raise ValueError(f"store {store!r}: {len(wrong)} SKU(s) marked unchanged that the snapshot "
                              f"does not hold as tracked, e.g. {sorted(wrong)[:3]}")
@@ -47,6 +52,6 @@ def check_unchanged(pulls: Iterable[StorePull], snapshot: Snapshot, policy: Poli
     return held
 
 
-def _untracked(snapshot: Snapshot, store: StoreName, sku: Sku) -> bool:
-    state = snapshot.items.get((store, sku))
+def _untracked(states: Mapping[Sku, ItemState], sku: Sku) -> bool:
+    state = states.get(sku)
     return state is None or state.expected is None

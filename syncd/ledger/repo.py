@@ -18,7 +18,7 @@ from typing import Any, cast
 from sqlalchemy import CursorResult, Engine, Row, bindparam, delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
-from ..core import Adjustment, CatalogEntry, Conflict, ItemState, Plan, Snapshot, StoreName, WriteMode
+from ..core import Adjustment, CatalogEntry, Conflict, ItemState, PairMap, Plan, Snapshot, StoreName, WriteMode
 from ..errors import LockNotHeld
 from .conflicts import record_conflicts, sync_state_conflicts
 from .health import StoreHealth, load_health, save_health
@@ -145,10 +145,15 @@ class Ledger:
                 available = {intern(sku): n for sku, n in self._rows(cursor)}
             with contextlib.closing(dbapi.cursor(name="syncd_items") if server_side else dbapi.cursor()) as cursor:
                 cursor.execute(item_q)
-                # Interned: one string per SKU and per store name, shared with the pulls.
-                items = {(intern(store), intern(sku)): ItemState(rid, expected)
-                         for store, sku, rid, expected in self._rows(cursor)}
-        return Snapshot(available=available, items=items)
+                # Interned: one string per SKU and per store name, shared with the pulls;
+                # one dict per store (a PairMap), no key tuple per pair.
+                stores: dict[str, dict[str, ItemState]] = {}
+                for store, sku, rid, expected in self._rows(cursor):
+                    items = stores.get(store)
+                    if items is None:
+                        items = stores[intern(store)] = {}
+                    items[intern(sku)] = ItemState(rid, expected)
+        return Snapshot(available=available, items=PairMap(stores))
 
     def _rows(self, cursor: Any) -> Iterator[Any]:
         """A result a chunk at a time: ``fetchall()`` would hold every row's tuple and
