@@ -92,6 +92,7 @@ def plan_cycle(snapshot: Snapshot, pulls: Iterable[StorePull], policy: Policy) -
             _known_sku(sku, snapshot, index, policy, out, complete)
         else:
             _first_sight(sku, snapshot, index, policy, complete, out)
+        index.by_sku.pop(sku, None)  # decided: its index entry is not read again (a first sync's 100,000)
     return Plan(
         journal=tuple(out.journal),
         available=out.available,
