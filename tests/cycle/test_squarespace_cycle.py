@@ -317,6 +317,16 @@ async def test_progress_is_reported_per_store(pool, engine, clock):
     assert writes == {"south": 1, "east": 1}  # first sight seeds 9 and writes the two stores at 10
 
 
+async def a_cycle_that_breaks_mid_push(pool, engine, clock) -> None:
+    def boom(sim: SquarespaceSimulator) -> None:
+        raise RuntimeError("the simulator broke mid-cycle")
+
+    pool["east"].variant_of("TEA").quantity = 1
+    pool["north"].before_write.append(boom)
+    with pytest.raises(RuntimeError):
+        await run(pool, engine, clock)
+
+
 async def test_the_cyclic_collector_is_relaxed_for_a_cycle_and_restored_after(pool, engine, clock):
     """Collections every 100,000 allocations while the cycle builds its objects, the
     thresholds as they were afterwards, even when the cycle fails with an exception."""
@@ -330,13 +340,7 @@ async def test_the_cyclic_collector_is_relaxed_for_a_cycle_and_restored_after(po
     assert seen and all(t[0] >= 100_000 for t in seen) and gc.isenabled()
     assert gc.get_threshold() == before
 
-    def boom(sim: SquarespaceSimulator) -> None:
-        raise RuntimeError("the simulator broke mid-cycle")
-
-    pool["east"].variant_of("TEA").quantity = 1
-    pool["north"].before_write.append(boom)
-    with pytest.raises(RuntimeError):
-        await run(pool, engine, clock)
+    await a_cycle_that_breaks_mid_push(pool, engine, clock)
     assert gc.get_threshold() == before
 
 
@@ -353,13 +357,7 @@ async def test_a_cycle_hands_its_memory_back_when_it_ends_even_when_it_fails(poo
     await run(pool, engine, clock)
     assert calls == [gc.get_threshold()]
 
-    def boom(sim: SquarespaceSimulator) -> None:
-        raise RuntimeError("the simulator broke mid-cycle")
-
-    pool["east"].variant_of("TEA").quantity = 1
-    pool["north"].before_write.append(boom)
-    with pytest.raises(RuntimeError):
-        await run(pool, engine, clock)
+    await a_cycle_that_breaks_mid_push(pool, engine, clock)
     assert len(calls) == 2
 
 
