@@ -230,6 +230,12 @@ class PairMap(Mapping[tuple[StoreName, Sku], ItemState]):
     def __len__(self) -> int:
         return sum(len(items) for items in self._stores.values())
 
+    def triples(self) -> Iterator[tuple[StoreName, Sku, ItemState]]:
+        """Every (store, SKU, state), without a lookup per pair as ``items()`` makes."""
+        for store, items in self._stores.items():
+            for sku, state in items.items():
+                yield store, sku, state
+
     def __repr__(self) -> str:
         return f"PairMap({dict(self.items())!r})" if len(self) <= 20 else f"PairMap(<{len(self)} pairs>)"
 

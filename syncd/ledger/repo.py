@@ -267,8 +267,10 @@ class Ledger:
                       for k, v in plan.available.items() if k in known))
 
     def _write_items(self, s: Session, cycle_id: int, snapshot: Snapshot, plan: Plan) -> None:
-        def stays(pair: tuple[str, str]) -> bool:
-            return pair in snapshot.items and pair not in plan.removed
+        def stays(store: str, sku: str) -> bool:
+            return sku in snapshot.store(store) and (store, sku) not in plan.removed
+
+        planned = PairMap.of(plan.items).triples
 
         by_store: dict[str, list[str]] = defaultdict(list)
         for store, sku in plan.removed:
@@ -278,11 +280,11 @@ class Ledger:
                 s.execute(delete(ITEM).where(ITEM.c.store == store, ITEM.c.sku.in_(skus[i:i + 500])))
         self._many(s, insert(ITEM), ({"store": store, "sku": sku, "remote_id": state.remote_id,
                                 "expected": state.expected, "updated_cycle": cycle_id}
-                               for (store, sku), state in plan.items.items() if not stays((store, sku))))
+                               for store, sku, state in planned() if not stays(store, sku)))
         self._many(s, update(ITEM).where(ITEM.c.store == bindparam("b_store"), ITEM.c.sku == bindparam("b_sku")),
                      ({"b_store": store, "b_sku": sku, "remote_id": state.remote_id,
                        "expected": state.expected, "updated_cycle": cycle_id}
-                      for (store, sku), state in plan.items.items() if stays((store, sku))))
+                      for store, sku, state in planned() if stays(store, sku)))
 
     def _write_outbox(self, s: Session, cycle_id: int, batches: Sequence[Batch], now: datetime) -> list[int]:
         if not any(b.adjustments for b in batches):

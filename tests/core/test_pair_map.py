@@ -19,6 +19,7 @@ def test_a_pair_map_answers_every_read_as_the_flat_dict_does(flat, probe):
     pairs = PairMap.of(flat)
     assert len(pairs) == len(flat) and sorted(pairs) == sorted(flat)
     assert pairs == flat and flat == pairs and dict(pairs.items()) == flat
+    assert sorted(pairs.triples()) == sorted((store, sku, state) for (store, sku), state in flat.items())
     assert (probe in pairs) == (probe in flat)
     assert pairs.get(probe) == flat.get(probe) and pairs.get(probe, "none") == flat.get(probe, "none")
     if probe in flat:
