@@ -12,7 +12,9 @@ Measures, reporting medians of repeated runs and ratios measured side by side:
    peak RSS (Linux: the high-water mark is reset before each cycle) and the resident size
    between cycles — on SQLite, and on
    PostgreSQL with --pg. Each steady cycle is followed by the same pulls alone, so the table splits the
-   cycle's CPU into the stores' pages (HTTP, JSON, parsing) and everything else.
+   cycle's CPU into the stores' pages (HTTP, JSON, parsing) and everything else; then by
+   a replay of those pulls' very requests through a bare httpx client that only decodes
+   each body: the client-side floor of the cycle's HTTP, whatever syncd does with it.
    Several sizes make the scaling curve.
 Writes bench/results/<timestamp>.json and prints a table.
 """
@@ -36,6 +38,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import orjson
 from sqlalchemy import event, text
 
 HERE = Path(__file__).resolve().parent
@@ -165,7 +168,7 @@ def store_settings(info: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
     return stores
 
 
-async def pulls_only(settings: Any, ledger: Any) -> int:
+async def pulls_only(settings: Any, ledger: Any, transports: dict[str, Any] | None = None) -> int:
     """Every store's pull, concurrently, through the connectors and nothing else: the
     part of a cycle that is HTTP and page parsing (SaaSignal with its learned catalog)."""
     from syncd.connectors import open_connectors
@@ -179,8 +182,41 @@ async def pulls_only(settings: Any, ledger: Any) -> int:
             items += len(page.observations)
         return items
 
-    async with open_connectors(settings, SystemClock()) as connectors:
+    async with open_connectors(settings, SystemClock(), transports=transports) as connectors:
         return sum(await asyncio.gather(*(one(n, c) for n, c in connectors.items())))
+
+
+class Recording(httpx.AsyncBaseTransport):
+    """A transport that keeps every request it sends (a copy: method, URL, headers, body)."""
+
+    def __init__(self) -> None:
+        self.inner = httpx.AsyncHTTPTransport(verify=False)  # 127.0.0.1 over plain HTTP: no CA bundle to load
+        self.requests: list[tuple[str, str, list[tuple[bytes, bytes]], bytes]] = []
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        self.requests.append((request.method, str(request.url), list(request.headers.raw), await request.aread()))
+        return await self.inner.handle_async_request(request)
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+
+async def replay(requests: dict[str, list[tuple[str, str, list[tuple[bytes, bytes]], bytes]]]) -> int:
+    """The client-side floor of a cycle's pulls: the very requests the connectors sent,
+    each store's in order (stores concurrently), through a bare httpx client, each body
+    decoded (JSON, or JSON lines: Shopify's bulk download) and nothing else."""
+    async def one(sent: list[tuple[str, str, list[tuple[bytes, bytes]], bytes]]) -> int:
+        values = 0
+        async with httpx.AsyncClient(verify=False) as http:
+            for method, url, headers, body in sent:
+                response = (await http.request(method, url, headers=headers, content=body or None)).raise_for_status()
+                if response.headers.get("content-type", "").startswith("application/jsonl"):
+                    values += sum(1 for line in response.content.splitlines() if line and orjson.loads(line))
+                else:
+                    values += bool(orjson.loads(response.content))
+        return values
+
+    return sum(await asyncio.gather(*(one(sent) for sent in requests.values())))
 
 
 def cycle_cost(n: int, repeat: int, db_url: str, platforms: tuple[str, ...]) -> dict[str, Any]:
@@ -224,22 +260,31 @@ def cycle_cost(n: int, repeat: int, db_url: str, platforms: tuple[str, ...]) -> 
 
         first = one()
         first_rss = first.pop("peak_rss_mb")
-        steady, pulls, between = [], [], []
+        steady, pulls, floor, between = [], [], [], []
         seller = info[f"{platforms[0]}-store"]["url"]
         for i in range(repeat):
             httpx.post(seller + "/__bench/sell", params={"every": 100, "offset": i})
             steady.append(one())
             between.append(rss_mb())
+            recording = {name: Recording() for name in names}
             cpu = time.process_time()
-            assert asyncio.run(pulls_only(settings, Ledger(engine))) == n * len(platforms)
+            assert asyncio.run(pulls_only(settings, Ledger(engine), recording)) == n * len(platforms)
             pulls.append(time.process_time() - cpu)
+            sent = {name: r.requests for name, r in recording.items()}
+            cpu = time.process_time()
+            asyncio.run(replay(sent))
+            floor.append(time.process_time() - cpu)
     med = {k: statistics.median(s[k] for s in steady) for k in steady[0] if k != "peak_rss_mb"}
     pull_cpu = statistics.median(pulls)
     local = statistics.median(s["cpu_s"] - p for s, p in zip(steady, pulls, strict=True))
+    beyond_floor = statistics.median(s["cpu_s"] - f for s, f in zip(steady, floor, strict=True))
     return {"skus": n, "stores": len(platforms), "platforms": list(platforms), "db": engine.dialect.name,
             "first_sync": {k: round(v, 3) if isinstance(v, float) else v for k, v in first.items()},
             "steady_median": {k: round(v, 3) if isinstance(v, float) else v for k, v in med.items()},
             "steady_pulls_only_cpu_s": round(pull_cpu, 3), "steady_cpu_beyond_pulls_s": round(local, 3),
+            "steady_pull_requests": sum(len(r) for r in sent.values()),
+            "steady_http_floor_cpu_s": round(statistics.median(floor), 3),
+            "steady_cpu_beyond_http_floor_s": round(beyond_floor, 3),
             "first_sync_peak_rss_mb": round(first_rss, 1),
             "steady_peak_rss_mb": round(max(s["peak_rss_mb"] for s in steady), 1),
             "rss_between_cycles_mb": round(max(between), 1)}
@@ -321,13 +366,14 @@ def report(results: dict[str, Any], path: Path) -> None:
         print(f"  dlt rest_api {p['dlt_rest_api_s']} s → syncd at {p['syncd_vs_dlt_throughput']}× dlt's throughput "
               f"(bare loop at {p['bare_vs_dlt_throughput']}× dlt)")
     print(f"{'SKUs':>7} {'stores':>6} {'db':>10} | {'first wall':>10} {'cpu':>7} {'rows':>8} | {'steady wall':>11} "
-          f"{'cpu':>6} {'user':>6} {'sys':>6} {'pulls':>6} {'rest':>6} {'stmts':>6} {'rows':>6} | "
+          f"{'cpu':>6} {'user':>6} {'sys':>6} {'pulls':>6} {'rest':>6} {'floor':>6} {'stmts':>6} {'rows':>6} | "
           f"{'RSS first':>9} {'steady':>7} {'between':>7}")
     for c in results["cycles"]:
         f, s = c["first_sync"], c["steady_median"]
         print(f"{c['skus']:>7} {c['stores']:>6} {c['db']:>10} | {f['wall_s']:>10} {f['cpu_s']:>7} "
               f"{f['rows_written']:>8} | {s['wall_s']:>11} {s['cpu_s']:>6} {s['user_s']:>6} {s['sys_s']:>6} "
-              f"{c['steady_pulls_only_cpu_s']:>6} {c['steady_cpu_beyond_pulls_s']:>6} {s['statements']:>6} "
+              f"{c['steady_pulls_only_cpu_s']:>6} {c['steady_cpu_beyond_pulls_s']:>6} "
+              f"{c.get('steady_http_floor_cpu_s', '-'):>6} {s['statements']:>6} "
               f"{s['rows_written']:>6} | {c['first_sync_peak_rss_mb']:>9} {c['steady_peak_rss_mb']:>7} "
               f"{c.get('rss_between_cycles_mb', '-'):>7}")
     print(f"written to {path.relative_to(HERE.parent)}")
