@@ -145,33 +145,35 @@ class BigCommerceConnector:
     def _parse(self, rows: list[Any], seen: set[str]) -> Page:
         observations: list[Observation] = []
         issues: list[ItemIssue] = []
+        name, add = self.name, seen.add
         for row in rows:
             ref, sku, qty = self._row(row)
-            if ref in seen:
+            known = len(seen)
+            add(ref)
+            if len(seen) == known:
                 raise self._bad(f"item {ref} appears twice in one pull")
-            seen.add(ref)
             if not sku:
-                issues.append(ItemIssue(self.name, ref, None, ConflictKind.UNMAPPED, "item has no SKU"))
-            elif isinstance(qty, bool) or not isinstance(qty, int) or not 0 <= qty <= INT32_MAX:
-                issues.append(ItemIssue(self.name, ref, sku, ConflictKind.BAD_DATA,
+                issues.append(ItemIssue(name, ref, None, ConflictKind.UNMAPPED, "item has no SKU"))
+            elif type(qty) is not int or not 0 <= qty <= INT32_MAX:  # bool is not int here
+                issues.append(ItemIssue(name, ref, sku, ConflictKind.BAD_DATA,
                                         f"total_inventory_onhand {qty!r} is not a whole number from 0 to {INT32_MAX}"))
             else:
-                observations.append(Observation(self.name, sku, ref, qty))
+                observations.append(Observation(name, sku, ref, qty))
         return Page(tuple(observations), tuple(issues))
 
-    def _row(self, row: Any) -> tuple[str, str | None, Any]:
+    def _row(self, row: Any) -> tuple[str, str, Any]:
+        """(reference, SKU or "" for none, quantity as sent)."""
         identity = row.get("identity") if isinstance(row, dict) else None
         if not isinstance(identity, dict) or "total_inventory_onhand" not in row:
             raise self._bad("an item lacks 'identity' or 'total_inventory_onhand'")
-        variant, product = identity.get("variant_id"), identity.get("product_id")
-        if isinstance(variant, int) and not isinstance(variant, bool):
+        if type(variant := identity.get("variant_id")) is int:  # bool is not int here
             ref = f"v{variant}"
-        elif isinstance(product, int) and not isinstance(product, bool):
+        elif type(product := identity.get("product_id")) is int:
             ref = f"p{product}"
         else:
             raise self._bad("an item has neither variant_id nor product_id")
         sku = identity.get("sku")
-        return ref, sku.strip() if isinstance(sku, str) and sku.strip() else None, row["total_inventory_onhand"]
+        return ref, sku.strip() if isinstance(sku, str) else "", row["total_inventory_onhand"]
 
     async def read(self, remote_ids: Sequence[str]) -> dict[str, Quantity]:
         """Current on-hand counts of these items at the location (filtered reads)."""

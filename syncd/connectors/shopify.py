@@ -220,25 +220,26 @@ class ShopifyConnector:
     def _parse(self, rows: list[tuple[Any, Any]], seen: set[str]) -> Page:
         observations: list[Observation] = []
         issues: list[ItemIssue] = []
+        name, add = self.name, seen.add
         for item, quantities in rows:
-            if not isinstance(item, dict) or not isinstance(item.get("id"), str):
+            ref = item.get("id") if isinstance(item, dict) else None
+            if not isinstance(ref, str):
                 raise self._bad("an inventory level has no item id")
-            ref = item["id"]
-            if ref in seen:
+            known = len(seen)
+            add(ref)
+            if len(seen) == known:
                 raise self._bad(f"item {ref} appears twice in one pull")
-            seen.add(ref)
             raw_sku = item.get("sku")
             sku = raw_sku.strip() if isinstance(raw_sku, str) else ""
-            qty = _available(quantities)
             if not sku:
-                issues.append(ItemIssue(self.name, ref, None, ConflictKind.UNMAPPED, "item has no SKU"))
+                issues.append(ItemIssue(name, ref, None, ConflictKind.UNMAPPED, "item has no SKU"))
             elif item.get("tracked") is False:
-                observations.append(Observation(self.name, sku, ref, None))
-            elif isinstance(qty, bool) or not isinstance(qty, int) or not 0 <= qty <= LIMIT:
-                issues.append(ItemIssue(self.name, ref, sku, ConflictKind.BAD_DATA,
+                observations.append(Observation(name, sku, ref, None))
+            elif type(qty := _available(quantities)) is not int or not 0 <= qty <= LIMIT:  # bool is not int here
+                issues.append(ItemIssue(name, ref, sku, ConflictKind.BAD_DATA,
                                         f"available {qty!r} is not a whole number from 0 to {LIMIT:,}"))
             else:
-                observations.append(Observation(self.name, sku, ref, qty))
+                observations.append(Observation(name, sku, ref, qty))
         return Page(tuple(observations), tuple(issues))
 
     async def _bulk(self, loc: str) -> AsyncIterator[Page]:
@@ -361,7 +362,8 @@ class ShopifyConnector:
 
 
 def _available(quantities: Any) -> Any:
-    if not isinstance(quantities, list):
-        return None
-    return next((q.get("quantity") for q in quantities if isinstance(q, dict) and q.get("name") == "available"),
-                None)
+    if isinstance(quantities, list):
+        for q in quantities:
+            if isinstance(q, dict) and q.get("name") == "available":
+                return q.get("quantity")
+    return None

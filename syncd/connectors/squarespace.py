@@ -105,29 +105,32 @@ class SquarespaceConnector:
         issues: list[ItemIssue] = []
         for item in items:
             parsed = self._item(item, seen)
-            (observations if isinstance(parsed, Observation) else issues).append(parsed)  # type: ignore[arg-type]
+            if type(parsed) is Observation:
+                observations.append(parsed)
+            else:
+                issues.append(parsed)  # type: ignore[arg-type]
         return Page(tuple(observations), tuple(issues))
 
     def _item(self, item: Any, seen: set[str]) -> Observation | ItemIssue:
-        if not isinstance(item, dict):
-            raise self._bad("an inventory entry is not an object")
-        variant = item.get("variantId")
+        variant = item.get("variantId") if isinstance(item, dict) else None
         if not isinstance(variant, str) or not variant:
-            raise self._bad("an inventory entry has no 'variantId'")
-        if variant in seen:
-            raise self._bad(f"variant {variant!r} appears twice in one pull")
+            raise self._bad("an inventory entry has no 'variantId'" if isinstance(item, dict)
+                            else "an inventory entry is not an object")
+        known = len(seen)
         seen.add(variant)
+        if len(seen) == known:
+            raise self._bad(f"variant {variant!r} appears twice in one pull")
         unlimited = item.get("isUnlimited")
         if not isinstance(unlimited, bool) or "quantity" not in item:
             raise self._bad(f"variant {variant!r} lacks 'isUnlimited' or 'quantity'")
         sku = item.get("sku")
-        if not isinstance(sku, str) or not sku.strip():
+        sku = sku.strip() if isinstance(sku, str) else ""
+        if not sku:
             return ItemIssue(self.name, variant, None, ConflictKind.UNMAPPED, "variant has no SKU")
-        sku = sku.strip()
         if unlimited:
             return Observation(self.name, sku, variant, None)
         quantity = item["quantity"]
-        if isinstance(quantity, bool) or not isinstance(quantity, int) or not 0 <= quantity <= INT32_MAX:
+        if type(quantity) is not int or not 0 <= quantity <= INT32_MAX:  # bool is not int here
             return ItemIssue(self.name, variant, sku, ConflictKind.BAD_DATA,
                              f"quantity {quantity!r} is not a whole number from 0 to {INT32_MAX}")
         return Observation(self.name, sku, variant, quantity)

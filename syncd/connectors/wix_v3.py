@@ -54,39 +54,46 @@ class CatalogV3:
     def _parse(self, items: list[Any], seen: set[str]) -> Page:
         observations: list[Observation] = []
         issues: list[ItemIssue] = []
+        name, add = self.site.name, seen.add
         for raw in items:
             ref, sku, qty = self._item(raw)
-            if ref in seen:
+            known = len(seen)
+            add(ref)
+            if len(seen) == known:
                 raise self.site.bad(f"inventory item {ref} appears twice in one pull")
-            seen.add(ref)
             if not sku:
-                issues.append(ItemIssue(self.site.name, ref, None, ConflictKind.UNMAPPED, "variant has no SKU"))
-            elif qty is not None and (not whole(qty) or not 0 <= qty <= LIMIT):
-                issues.append(ItemIssue(self.site.name, ref, sku, ConflictKind.BAD_DATA,
+                issues.append(ItemIssue(name, ref, None, ConflictKind.UNMAPPED, "variant has no SKU"))
+            elif qty is not None and (type(qty) is not int or not 0 <= qty <= LIMIT):  # bool is not int here
+                issues.append(ItemIssue(name, ref, sku, ConflictKind.BAD_DATA,
                                         f"quantity {qty!r} is not a whole number from 0 to {LIMIT:,}"))
             else:
-                observations.append(Observation(self.site.name, sku, ref, qty))
+                observations.append(Observation(name, sku, ref, qty))
         return Page(tuple(observations), tuple(issues))
 
-    def _item(self, raw: Any) -> tuple[str, str | None, Any]:
-        """(item id, SKU, quantity or None for in-stock tracking); remembers the revision."""
-        if not isinstance(raw, dict) or not isinstance(raw.get("id"), str) or "revision" not in raw:
+    def _item(self, raw: Any) -> tuple[str, str, Any]:
+        """(item id, SKU or "" for none, quantity or None for in-stock tracking);
+        remembers the revision."""
+        ref = raw.get("id") if isinstance(raw, dict) else None
+        if not isinstance(ref, str) or "revision" not in raw:
             raise self.site.bad("an inventory item lacks 'id' or 'revision'")
         loc = raw.get("locationId")
-        if self.location is None:
+        if loc != self.location:
+            if self.location is not None:
+                raise self.site.bad(f"items at more than one location ({self.location}, {loc}): set location_id "
+                                    "to the location syncd should keep in step")
             self.location = loc if isinstance(loc, str) else None
-        elif loc != self.location:
-            raise self.site.bad(f"items at more than one location ({self.location}, {loc}): set location_id to "
-                                "the location syncd should keep in step")
-        self.revisions[raw["id"]] = str(raw["revision"])
+        revision = raw["revision"]
+        self.revisions[ref] = revision if type(revision) is str else str(revision)
         product = raw.get("product")
         sku = product.get("variantSku") if isinstance(product, dict) else None
-        sku = sku.strip() if isinstance(sku, str) and sku.strip() else None
-        if raw.get("trackQuantity") is False or ("inStock" in raw and "quantity" not in raw):
-            return raw["id"], sku, None
+        sku = sku.strip() if isinstance(sku, str) else ""
         if "quantity" not in raw:
-            raise self.site.bad(f"item {raw['id']} has neither 'quantity' nor 'inStock'")
-        return raw["id"], sku, raw["quantity"]
+            if raw.get("trackQuantity") is False or "inStock" in raw:
+                return ref, sku, None
+            raise self.site.bad(f"item {ref} has neither 'quantity' nor 'inStock'")
+        if raw.get("trackQuantity") is False:
+            return ref, sku, None
+        return ref, sku, raw["quantity"]
 
     async def read(self, remote_ids: Sequence[str]) -> dict[str, Quantity]:
         found: dict[str, Quantity] = {}
