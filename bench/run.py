@@ -228,6 +228,7 @@ def cycle_cost(n: int, repeat: int, db_url: str, platforms: tuple[str, ...]) -> 
     from syncd.http import SystemClock
     from syncd.ledger import Ledger, make_engine, upgrade
     from syncd.ledger.tables import metadata
+    from syncd.memory import release_memory
     from syncd.service import reconcile_once
 
     names = {f"{p}-store": n for p in platforms}
@@ -277,6 +278,9 @@ def cycle_cost(n: int, repeat: int, db_url: str, platforms: tuple[str, ...]) -> 
                 cpu = time.process_time()
                 asyncio.run(replay(sent))
                 floor.append(time.process_time() - cpu)
+            requests = sum(len(r) for r in sent.values())
+            del recording, sent
+            release_memory()  # as a cycle ends: the next cycle starts from what a daemon's would
     med = {k: statistics.median(s[k] for s in steady) for k in steady[0] if k != "peak_rss_mb"}
     pull_cpu = statistics.median(pulls)
     local = statistics.median(s["cpu_s"] - p for s, p in zip(steady, pulls, strict=True))
@@ -285,7 +289,7 @@ def cycle_cost(n: int, repeat: int, db_url: str, platforms: tuple[str, ...]) -> 
             "first_sync": {k: round(v, 3) if isinstance(v, float) else v for k, v in first.items()},
             "steady_median": {k: round(v, 3) if isinstance(v, float) else v for k, v in med.items()},
             "steady_pulls_only_cpu_s": round(pull_cpu, 3), "steady_cpu_beyond_pulls_s": round(local, 3),
-            "steady_pull_requests": sum(len(r) for r in sent.values()),
+            "steady_pull_requests": requests,
             "steady_http_floor_cpu_s": round(statistics.median(floor), 3),
             "steady_cpu_beyond_http_floor_s": round(beyond_floor, 3),
             "first_sync_peak_rss_mb": round(first_rss, 1),
