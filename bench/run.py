@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import gc
 import json
 import os
 import platform
@@ -225,10 +224,10 @@ def cycle_cost(n: int, repeat: int, db_url: str, platforms: tuple[str, ...]) -> 
     """Runs in a child process (fresh RSS): first sync, then `repeat` steady cycles, each
     followed by the same pulls alone (side by side: what of the cycle is the stores' pages)."""
     from syncd.config import Settings
+    from syncd.cycle import collector_relaxed
     from syncd.http import SystemClock
     from syncd.ledger import Ledger, make_engine, upgrade
     from syncd.ledger.tables import metadata
-    from syncd.memory import release_memory
     from syncd.service import reconcile_once
 
     names = {f"{p}-store": n for p in platforms}
@@ -270,7 +269,7 @@ def cycle_cost(n: int, repeat: int, db_url: str, platforms: tuple[str, ...]) -> 
             steady.append(one())
             between.append(rss_mb())
             recording = {name: Recording() for name in names}
-            with cycle_collector():  # what the cycle runs under, for a fair split
+            with collector_relaxed():  # what a cycle runs under, for a fair split; it ends handing memory back
                 cpu = time.process_time()
                 assert asyncio.run(pulls_only(settings, Ledger(engine), recording)) == n * len(platforms)
                 pulls.append(time.process_time() - cpu)
@@ -278,9 +277,8 @@ def cycle_cost(n: int, repeat: int, db_url: str, platforms: tuple[str, ...]) -> 
                 cpu = time.process_time()
                 asyncio.run(replay(sent))
                 floor.append(time.process_time() - cpu)
-            requests = sum(len(r) for r in sent.values())
-            del recording, sent
-            release_memory()  # as a cycle ends: the next cycle starts from what a daemon's would
+                requests = sum(len(r) for r in sent.values())
+                del recording, sent  # so the next cycle starts from where a daemon's would
     med = {k: statistics.median(s[k] for s in steady) for k in steady[0] if k != "peak_rss_mb"}
     pull_cpu = statistics.median(pulls)
     local = statistics.median(s["cpu_s"] - p for s, p in zip(steady, pulls, strict=True))
@@ -295,19 +293,6 @@ def cycle_cost(n: int, repeat: int, db_url: str, platforms: tuple[str, ...]) -> 
             "first_sync_peak_rss_mb": round(first_rss, 1),
             "steady_peak_rss_mb": round(max(s["peak_rss_mb"] for s in steady), 1),
             "rss_between_cycles_mb": round(max(between), 1)}
-
-
-@contextlib.contextmanager
-def cycle_collector() -> Iterator[None]:
-    """The cyclic collector's thresholds a cycle sets (``syncd.cycle``), restored after."""
-    from syncd.cycle import CYCLE_GC_THRESHOLD
-
-    before = gc.get_threshold()
-    gc.set_threshold(*CYCLE_GC_THRESHOLD)
-    try:
-        yield
-    finally:
-        gc.set_threshold(*before)
 
 
 def reset_peak_rss() -> None:

@@ -44,7 +44,7 @@ from .http import Clock
 from .ledger import Batch, Breaker, CycleCounts, Ledger, OutboxEntry, as_utc
 from .memory import release_memory
 
-__all__ = ["CATALOG_TTL", "CycleReport", "CycleRunner", "Progress", "new_key"]
+__all__ = ["CATALOG_TTL", "CycleReport", "CycleRunner", "Progress", "collector_relaxed", "new_key"]
 
 log = structlog.get_logger("syncd.cycle")
 Progress = Callable[[StoreName, str, int], None]
@@ -56,7 +56,7 @@ CYCLE_GC_THRESHOLD = (100_000, 50, 100)
 
 
 @contextlib.contextmanager
-def _collector_relaxed() -> Iterator[None]:
+def collector_relaxed() -> Iterator[None]:
     """A cycle builds millions of small objects that hold no reference cycles (pages,
     observations, the snapshot, the plan). With the default thresholds Python's cyclic
     collector traverses them again and again as they pile up: about 40 % of the CPU of
@@ -153,7 +153,7 @@ class CycleRunner:
         self.skipped: set[StoreName] = set()
 
     async def run(self, *, dry_run: bool = False) -> CycleReport:
-        with _collector_relaxed():
+        with collector_relaxed():
             return await self._run_cycle(dry_run)
 
     async def _run_cycle(self, dry_run: bool) -> CycleReport:
