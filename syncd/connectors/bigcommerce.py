@@ -145,13 +145,12 @@ class BigCommerceConnector:
     def _parse(self, rows: list[Any], seen: set[str]) -> Page:
         observations: list[Observation] = []
         issues: list[ItemIssue] = []
-        name, add = self.name, seen.add
+        name = self.name
         for row in rows:
             ref, sku, qty = self._row(row)
-            known = len(seen)
-            add(ref)
-            if len(seen) == known:
+            if ref in seen:
                 raise self._bad(f"item {ref} appears twice in one pull")
+            seen.add(ref)
             if not sku:
                 issues.append(ItemIssue(name, ref, None, ConflictKind.UNMAPPED, "item has no SKU"))
             elif type(qty) is not int or not 0 <= qty <= INT32_MAX:  # bool is not int here

@@ -220,15 +220,14 @@ class ShopifyConnector:
     def _parse(self, rows: list[tuple[Any, Any]], seen: set[str]) -> Page:
         observations: list[Observation] = []
         issues: list[ItemIssue] = []
-        name, add = self.name, seen.add
+        name = self.name
         for item, quantities in rows:
             ref = item.get("id") if isinstance(item, dict) else None
             if not isinstance(ref, str):
                 raise self._bad("an inventory level has no item id")
-            known = len(seen)
-            add(ref)
-            if len(seen) == known:
+            if ref in seen:
                 raise self._bad(f"item {ref} appears twice in one pull")
+            seen.add(ref)
             raw_sku = item.get("sku")
             sku = raw_sku.strip() if isinstance(raw_sku, str) else ""
             if not sku:

@@ -116,10 +116,9 @@ class SquarespaceConnector:
         if not isinstance(variant, str) or not variant:
             raise self._bad("an inventory entry has no 'variantId'" if isinstance(item, dict)
                             else "an inventory entry is not an object")
-        known = len(seen)
-        seen.add(variant)
-        if len(seen) == known:
+        if variant in seen:
             raise self._bad(f"variant {variant!r} appears twice in one pull")
+        seen.add(variant)
         unlimited = item.get("isUnlimited")
         if not isinstance(unlimited, bool) or "quantity" not in item:
             raise self._bad(f"variant {variant!r} lacks 'isUnlimited' or 'quantity'")

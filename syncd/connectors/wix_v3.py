@@ -54,13 +54,12 @@ class CatalogV3:
     def _parse(self, items: list[Any], seen: set[str]) -> Page:
         observations: list[Observation] = []
         issues: list[ItemIssue] = []
-        name, add = self.site.name, seen.add
+        name = self.site.name
         for raw in items:
             ref, sku, qty = self._item(raw)
-            known = len(seen)
-            add(ref)
-            if len(seen) == known:
+            if ref in seen:
                 raise self.site.bad(f"inventory item {ref} appears twice in one pull")
+            seen.add(ref)
             if not sku:
                 issues.append(ItemIssue(name, ref, None, ConflictKind.UNMAPPED, "variant has no SKU"))
             elif qty is not None and (type(qty) is not int or not 0 <= qty <= LIMIT):  # bool is not int here
