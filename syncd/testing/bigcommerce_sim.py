@@ -176,7 +176,11 @@ class BigCommerceSimulator:
         if self._tracked is None or len(self._tracked_src) != len(self.items):
             self._tracked = [i for _, i in sorted(self.items.items()) if i.tracked]
             self._tracked_src = dict(self.items)
-        rows = [i for i in self._tracked if _matches(i, q)] if filtered else self._tracked
+        if filtered:
+            matches = _matcher(q)
+            rows = [i for i in self._tracked if matches(i)]
+        else:
+            rows = self._tracked
         total_pages = max(1, math.ceil(len(rows) / limit))
         chunk = rows[(page - 1) * limit : page * limit]
         links = {"current": f"?page={page}&limit={limit}"}
@@ -211,8 +215,9 @@ class BigCommerceSimulator:
         if len(rows) > MAX_ROWS:
             return problem(413, f"The maximum items allowed in the array is {MAX_ROWS}")
         changes: list[tuple[str, int]] = []
+        index = self._index()
         for n, row in enumerate(rows):
-            found = self._validate_row(row, kind, n)
+            found = self._validate_row(row, kind, n, index)
             if isinstance(found, Response):
                 return found  # all or nothing
             changes.append(found)
@@ -224,7 +229,8 @@ class BigCommerceSimulator:
         self._apply_due()
         return self._json({"transaction_id": str(uuid.uuid4())})
 
-    def _validate_row(self, row: Any, kind: str, n: int) -> tuple[str, int] | Response:
+    def _validate_row(self, row: Any, kind: str, n: int,
+                      index: dict[tuple[str, Any], BcItem]) -> tuple[str, int] | Response:
         if not isinstance(row, dict) or not isinstance(row.get("location_id"), int):
             return problem(422, "Payload contains invalid fields", {f"items.{n}.location_id": "required"})
         ids = [k for k in ("sku", "variant_id", "product_id") if k in row]
@@ -233,7 +239,10 @@ class BigCommerceSimulator:
             return problem(422, "Payload contains invalid fields", {f"items.{n}": "one identity, integer quantity"})
         if row["location_id"] != self.location_id:
             return problem(422, f"Location {row['location_id']} not found")
-        item = self._find(ids[0], row[ids[0]])
+        try:
+            item = index.get((ids[0], row[ids[0]]))
+        except TypeError:  # a list or an object: matches no item
+            item = None
         if item is None:
             return problem(422, f"Items with identity: [{ids[0]} {row[ids[0]]}] not found")
         if ids[0] == "variant_id" and item.variant_id is None:
@@ -250,27 +259,33 @@ class BigCommerceSimulator:
             return problem(422, "Insufficient stock for the relative adjustment")
         return item.ref, qty
 
-    def _find(self, key: str, value: Any) -> BcItem | None:
+    def _index(self) -> dict[tuple[str, Any], BcItem]:
+        """Tracked items by identity, ("sku" | "variant_id" | "product_id", value), the
+        first in the store's order winning; built once per write (a row at a time, a
+        2,000-row write over 100,000 items was 200 million comparisons). A product
+        answers to its id only when tracked by product (no variant)."""
+        index: dict[tuple[str, Any], BcItem] = {}
         for item in self.items.values():
             if not item.tracked:
                 continue
-            if (key == "sku" and item.sku == value) or (key == "variant_id" and item.variant_id == value):
-                return item
-            if key == "product_id" and item.product_id == value and (item.variant_id is None):
-                return item
-        return None
+            keys = [("sku", item.sku), ("variant_id", item.variant_id)]
+            if item.variant_id is None:
+                keys.append(("product_id", item.product_id))
+            for key in keys:
+                index.setdefault(key, item)
+        return index
 
 
-def _matches(item: BcItem, q: Any) -> bool:
-    def ids(name: str) -> set[str] | None:
-        raw = q.get(name)
-        return None if raw is None else set(raw.split(","))
+def _matcher(q: Any) -> Callable[[BcItem], bool]:
+    """The ``variant_id:in``, ``product_id:in`` and ``sku:in`` filters of a query, each
+    parsed once for the request."""
+    filters = [(name, set(q[name].split(","))) for name in ("variant_id:in", "product_id:in", "sku:in") if name in q]
 
-    for name, value in (("variant_id:in", item.variant_id), ("product_id:in", item.product_id), ("sku:in", item.sku)):
-        wanted = ids(name)
-        if wanted is not None and str(value) not in wanted:
-            return False
-    return True
+    def matches(item: BcItem) -> bool:
+        values = {"variant_id:in": item.variant_id, "product_id:in": item.product_id, "sku:in": item.sku}
+        return all(str(values[name]) in wanted for name, wanted in filters)
+
+    return matches
 
 
 def _row(item: BcItem) -> dict[str, Any]:
