@@ -226,7 +226,7 @@ def cycle_cost(n: int, repeat: int, db_url: str, platforms: tuple[str, ...]) -> 
     from syncd.config import Settings
     from syncd.cycle import collector_relaxed
     from syncd.http import SystemClock
-    from syncd.ledger import Ledger, make_engine, upgrade
+    from syncd.ledger import Ledger, bulk, make_engine, upgrade
     from syncd.ledger.tables import metadata
     from syncd.service import reconcile_once
 
@@ -246,6 +246,12 @@ def cycle_cost(n: int, repeat: int, db_url: str, platforms: tuple[str, ...]) -> 
             counts["statements"] += 1
             if statement.lstrip().split()[0].upper() in ("INSERT", "UPDATE", "DELETE"):
                 counts["rows"] += len(params) if executemany else 1
+
+        def copied(statement: str, rows: int) -> None:  # COPY (PostgreSQL) bypasses the cursor events
+            counts["statements"] += 1
+            counts["rows"] += rows
+
+        bulk.observers.append(copied)
 
         def one() -> dict[str, Any]:
             counts.update(statements=0, rows=0)

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from ..core import Adjustment, CatalogEntry, Conflict, ItemState, PairMap, Plan, Snapshot, StoreName, WriteMode
 from ..errors import LockNotHeld
+from .bulk import insert_rows
 from .conflicts import record_conflicts, sync_state_conflicts
 from .health import StoreHealth, load_health, save_health
 from .tables import (
@@ -200,8 +201,8 @@ class Ledger:
         with self._tx() as s:
             for i in range(0, len(refs), 500):
                 s.execute(delete(CATALOG).where(CATALOG.c.store == store, CATALOG.c.ref.in_(refs[i:i + 500])))
-            s.execute(insert(CATALOG), [{"store": store, "ref": e.ref, "sku": e.sku, "tracked": e.tracked,
-                                         "refreshed_at": now} for e in entries])
+            insert_rows(s, CATALOG, ("store", "ref", "sku", "tracked", "refreshed_at"),
+                        ((store, e.ref, e.sku, e.tracked, now) for e in entries), self.chunk)
 
     def open_conflicts(self) -> list[ConflictRow]:
         with Session(self.engine) as s:
@@ -244,9 +245,8 @@ class Ledger:
         the outbox (each batch with its key, before anything is sent) and conflicts.
         Only what changed is written. Returns the outbox entries and new conflicts."""
         with self._tx() as s:
-            self._many(s, insert(JOURNAL), (
-                {"cycle_id": cycle_id, "sku": e.sku, "store": e.store, "delta": e.delta,
-                 "reason": e.reason, "created_at": now} for e in plan.journal))
+            insert_rows(s, JOURNAL, ("cycle_id", "sku", "store", "delta", "reason", "created_at"),
+                        ((cycle_id, e.sku, e.store, e.delta, e.reason, now) for e in plan.journal), self.chunk)
             self._write_available(s, cycle_id, snapshot, plan)
             self._write_items(s, cycle_id, snapshot, plan)
             ids = self._write_outbox(s, cycle_id, batches, now)
@@ -261,8 +261,8 @@ class Ledger:
 
     def _write_available(self, s: Session, cycle_id: int, snapshot: Snapshot, plan: Plan) -> None:
         known = snapshot.available
-        self._many(s, insert(SKU), ({"sku": k, "available": v, "seeded_cycle": cycle_id, "updated_cycle": cycle_id}
-                              for k, v in plan.available.items() if k not in known))
+        insert_rows(s, SKU, ("sku", "available", "seeded_cycle", "updated_cycle"),
+                    ((k, v, cycle_id, cycle_id) for k, v in plan.available.items() if k not in known), self.chunk)
         self._many(s, update(SKU).where(SKU.c.sku == bindparam("b_sku")),
                      ({"b_sku": k, "available": v, "updated_cycle": cycle_id}
                       for k, v in plan.available.items() if k in known))
@@ -279,9 +279,9 @@ class Ledger:
         for store, skus in by_store.items():
             for i in range(0, len(skus), 500):
                 s.execute(delete(ITEM).where(ITEM.c.store == store, ITEM.c.sku.in_(skus[i:i + 500])))
-        self._many(s, insert(ITEM), ({"store": store, "sku": sku, "remote_id": state.remote_id,
-                                "expected": state.expected, "updated_cycle": cycle_id}
-                               for store, sku, state in planned() if not stays(store, sku)))
+        insert_rows(s, ITEM, ("store", "sku", "remote_id", "expected", "updated_cycle"),
+                    ((store, sku, state.remote_id, state.expected, cycle_id)
+                     for store, sku, state in planned() if not stays(store, sku)), self.chunk)
         self._many(s, update(ITEM).where(ITEM.c.store == bindparam("b_store"), ITEM.c.sku == bindparam("b_sku")),
                      ({"b_store": store, "b_sku": sku, "remote_id": state.remote_id,
                        "expected": state.expected, "updated_cycle": cycle_id}
