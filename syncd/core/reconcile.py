@@ -28,7 +28,7 @@ from .model import (
     StorePull,
 )
 from .seeding import seed_quantity
-from .targets import oversold_conflict, target_for
+from .targets import StoreRules, oversold_conflict, plan_writes, store_rules
 from .unchanged import check_unchanged
 
 __all__ = ["plan_cycle"]
@@ -43,6 +43,7 @@ class _Index:
     pulled: frozenset[StoreName]
     # compacted SKUs by store, with the snapshot's states of that store
     held: list[tuple[StoreName, frozenset[Sku], Mapping[Sku, ItemState]]] = field(default_factory=list)
+    all_same: frozenset[Sku] = frozenset()  # left out as unchanged by every pulled store
     by_sku: dict[Sku, dict[StoreName, Observation]] = field(default_factory=dict)
     duplicates: dict[Sku, dict[StoreName, set[str]]] = field(default_factory=dict)
     bad: set[Pair] = field(default_factory=set)
@@ -59,6 +60,7 @@ class _Builder:
     conflicts: list[Conflict] = field(default_factory=list)
     unseeded: list[Sku] = field(default_factory=list)
     skipped: set[Sku] = field(default_factory=set)
+    rules: StoreRules = field(default_factory=dict)  # each store's target rule and write mode
 
     def put(self, store: StoreName, sku: Sku, state: ItemState) -> None:
         self.items.setdefault(store, {})[sku] = state
@@ -74,7 +76,7 @@ def plan_cycle(snapshot: Snapshot, pulls: Iterable[StorePull], policy: Policy) -
     unknown = {p.store for p in pull_list} - set(policy.stores)
     if unknown:
         raise ValueError(f"pulls from stores not in the policy: {sorted(unknown)}")
-    out = _Builder()
+    out = _Builder(rules=store_rules(policy))
     if policy.aliases:
         # SKU aliases: every rule below sees canonical SKUs only.
         pull_list, alias_conflicts = apply_aliases(pull_list, policy.aliases, snapshot.available)
@@ -110,6 +112,8 @@ def plan_cycle(snapshot: Snapshot, pulls: Iterable[StorePull], policy: Policy) -
 def _index(pulls: list[StorePull], snapshot: Snapshot, held: Mapping[StoreName, frozenset[Sku]]) -> _Index:
     index = _Index(pulled=frozenset(p.store for p in pulls),
                    held=[(store, same, snapshot.store(store)) for store, same in sorted(held.items())])
+    if held and len(held) == len(index.pulled):
+        index.all_same = frozenset.intersection(*held.values())
     for pull in pulls:
         same = held.get(pull.store, frozenset())
         for obs in pull.observations:
@@ -232,7 +236,7 @@ def _first_sight(
     for store, obs in fresh.items():
         out.put(store, sku, ItemState(obs.remote_id, obs.quantity))
     _report_missing(sku, fresh, index, policy, out)
-    _plan_writes(sku, seed, _shown(fresh), policy, out)
+    plan_writes(sku, seed, _shown(fresh), out.rules, out.adjustments)
 
 
 def _over_the_cap(sku: Sku, fresh: Mapping[StoreName, Observation], snapshot: Snapshot,
@@ -275,13 +279,12 @@ def _unchanged(sku: Sku, fresh: Mapping[StoreName, Observation], snapshot: Snaps
 def _known_sku(
     sku: Sku, snapshot: Snapshot, index: _Index, policy: Policy, out: _Builder, complete: bool
 ) -> None:
-    if complete and sku not in index.by_sku and sku not in index.bad_skus:
+    if complete and sku in index.all_same and sku not in index.by_sku and sku not in index.bad_skus:
         # The steadiest case: every store's pull left the SKU out as unchanged.
-        shown = [(store, state.remote_id, state.expected) for store, same, states in index.held if sku in same
+        shown = [(store, state.remote_id, state.expected) for store, _, states in index.held
                  for state in (states[sku],)]
-        if len(shown) == len(index.pulled):
-            _steady(sku, snapshot, shown, policy, out)
-            return
+        _steady(sku, snapshot, shown, policy, out)
+        return
     fresh = _fresh(sku, index, snapshot)
     if _unchanged(sku, fresh, snapshot, index, complete):
         _steady(sku, snapshot, _shown(fresh), policy, out)
@@ -308,7 +311,7 @@ def _known_sku(
     oversold = oversold_conflict(sku, available)
     if oversold is not None:
         out.conflicts.append(oversold)
-    _plan_writes(sku, available, _shown(fresh), policy, out)
+    plan_writes(sku, available, _shown(fresh), out.rules, out.adjustments)
 
 
 def _steady(sku: Sku, snapshot: Snapshot, shown: list[tuple[StoreName, str, Quantity]], policy: Policy,
@@ -318,7 +321,7 @@ def _steady(sku: Sku, snapshot: Snapshot, shown: list[tuple[StoreName, str, Quan
     oversold = oversold_conflict(sku, available)
     if oversold is not None:
         out.conflicts.append(oversold)
-    _plan_writes(sku, available, shown, policy, out)
+    plan_writes(sku, available, shown, out.rules, out.adjustments)
 
 
 def _absorb(
@@ -372,24 +375,3 @@ def _report_missing(
                     message=f"SKU {sku!r} is not carried by this store",
                 )
             )
-
-
-def _plan_writes(
-    sku: Sku,
-    available: int,
-    shown: Iterable[tuple[StoreName, str, Quantity]],
-    policy: Policy,
-    out: _Builder,
-) -> None:
-    """A write wherever a store (in store order: remote id, quantity shown) is off target."""
-    targets: dict[tuple[int, int, int | None], int] = {}  # stores sharing a rule share its target
-    for store, remote_id, quantity in shown:
-        if quantity is None:
-            continue
-        store_policy = policy.stores[store]
-        rule = (store_policy.buffer, store_policy.buffer_percent, store_policy.max_listed)
-        target = targets.get(rule)
-        if target is None:
-            target = targets[rule] = target_for(available, *rule)
-        if target != quantity:
-            out.adjustments.append(Adjustment(store, sku, remote_id, quantity, target, store_policy.mode))

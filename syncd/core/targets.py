@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
-from .model import Conflict, ConflictKind, Sku
+from collections.abc import Iterable, Mapping
 
-__all__ = ["oversold_conflict", "target_for"]
+from .model import Adjustment, Conflict, ConflictKind, Policy, Quantity, Sku, StoreName, WriteMode
+
+Rule = tuple[int, int, int | None]  # buffer, buffer_percent, max_listed
+StoreRules = Mapping[StoreName, tuple[Rule, WriteMode]]
+
+__all__ = ["StoreRules", "oversold_conflict", "plan_writes", "store_rules", "target_for"]
 
 
 def target_for(available: int, buffer: int, percent: int = 0, max_listed: int | None = None) -> int:
@@ -30,3 +35,23 @@ def oversold_conflict(sku: Sku, available: int) -> Conflict | None:
         message=f"{-available} unit(s) sold beyond the pool's stock",
         data={"available": available, "oversold_by": -available},
     )
+
+
+def store_rules(policy: Policy) -> dict[StoreName, tuple[Rule, WriteMode]]:
+    """Each store's target rule and write mode, read once for a whole plan."""
+    return {store: ((p.buffer, p.buffer_percent, p.max_listed), p.mode) for store, p in policy.stores.items()}
+
+
+def plan_writes(sku: Sku, available: int, shown: Iterable[tuple[StoreName, str, Quantity]], rules: StoreRules,
+                adjustments: list[Adjustment]) -> None:
+    """A write wherever a store (in store order: remote id, quantity shown) is off target."""
+    targets: dict[Rule, int] = {}  # stores sharing a rule share its target
+    for store, remote_id, quantity in shown:
+        if quantity is None:
+            continue
+        rule, mode = rules[store]
+        target = targets.get(rule)
+        if target is None:
+            target = targets[rule] = target_for(available, *rule)
+        if target != quantity:
+            adjustments.append(Adjustment(store, sku, remote_id, quantity, target, mode))

@@ -77,6 +77,8 @@ def test_a_steady_pull_compacts_to_nothing_and_is_planned_from_the_snapshot() ->
 @pytest.mark.parametrize(("case", "message"), [
     ("not in the ledger", "does not hold as tracked"),
     ("unlimited in the ledger", "does not hold as tracked"),
+    ("seeded, but no pair in this store", "does not hold as tracked"),
+    ("a pair, but not seeded", "does not hold as tracked"),
     ("aliased store", "aliases"),
 ])
 def test_a_pull_compacted_against_another_ledger_is_refused(case: str, message: str) -> None:
@@ -90,6 +92,12 @@ def test_a_pull_compacted_against_another_ledger_is_refused(case: str, message: 
     elif case == "unlimited in the ledger":
         snapshot = Snapshot({"K1": 9, "K2": 0}, snapshot.items)
         unchanged = frozenset({"K2"})
+    elif case == "seeded, but no pair in this store":
+        snapshot = Snapshot({"K1": 9, "K3": 4}, {**snapshot.items, ("b", "K3"): ItemState("b-K3", 4)})
+        unchanged = frozenset({"K1", "K3"})
+    elif case == "a pair, but not seeded":
+        snapshot = Snapshot({"K1": 9}, {**snapshot.items, ("a", "K4"): ItemState("a-K4", 4)})
+        unchanged = frozenset({"K1", "K4"})
     else:
         policy = Policy({"a": StorePolicy()}, InitialPolicy.MIN, aliases={"a": {"OLD": "K1"}})
     with pytest.raises(ValueError, match=message):
