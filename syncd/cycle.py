@@ -280,7 +280,7 @@ class CycleRunner:
         """The store's pull, observations the snapshot already holds exactly kept as SKUs
         only (not for a store with SKU aliases: its SKUs are renamed in the plan)."""
         observations: list[Observation] = []
-        unchanged: set[Sku] = set()
+        unchanged: list[Sku] = []  # a list until the end: a set, then its frozen copy, held twice the memory
         compact = not self.policy.aliases.get(store)
         issues: list[ItemIssue] = []
         learned: list[CatalogEntry] = []
@@ -295,7 +295,7 @@ class CycleRunner:
                 if compact:
                     kept, same = split_unchanged(page.observations, snapshot)
                     observations.extend(kept)
-                    unchanged.update(same)
+                    unchanged.extend(same)
                 else:
                     observations.extend(page.observations)
                 issues.extend(page.issues)
@@ -308,9 +308,11 @@ class CycleRunner:
             if save_catalog:
                 self.ledger.save_catalog(store, learned, self.clock.wall())
         report.pulled[store] = seen
-        log.info("pull.done", pages=pages, items=seen, unchanged=len(unchanged), issues=len(issues),
+        held = frozenset(unchanged)
+        del unchanged
+        log.info("pull.done", pages=pages, items=seen, unchanged=len(held), issues=len(issues),
                  learned=len(learned))
-        return StorePull(store, tuple(observations), tuple(issues), frozenset(unchanged))
+        return StorePull(store, tuple(observations), tuple(issues), held)
 
     async def _dry_run(self) -> CycleReport:
         report = CycleReport(cycle_id=None, dry_run=True)

@@ -43,7 +43,6 @@ class _Index:
     pulled: frozenset[StoreName]
     # compacted SKUs by store, with the snapshot's states of that store
     held: list[tuple[StoreName, frozenset[Sku], Mapping[Sku, ItemState]]] = field(default_factory=list)
-    all_same: frozenset[Sku] = frozenset()  # left out as unchanged by every pulled store
     by_sku: dict[Sku, dict[StoreName, Observation]] = field(default_factory=dict)
     duplicates: dict[Sku, dict[StoreName, set[str]]] = field(default_factory=dict)
     bad: set[Pair] = field(default_factory=set)
@@ -112,8 +111,6 @@ def plan_cycle(snapshot: Snapshot, pulls: Iterable[StorePull], policy: Policy) -
 def _index(pulls: list[StorePull], snapshot: Snapshot, held: Mapping[StoreName, frozenset[Sku]]) -> _Index:
     index = _Index(pulled=frozenset(p.store for p in pulls),
                    held=[(store, same, snapshot.store(store)) for store, same in sorted(held.items())])
-    if held and len(held) == len(index.pulled):
-        index.all_same = frozenset.intersection(*held.values())
     for pull in pulls:
         same = held.get(pull.store, frozenset())
         for obs in pull.observations:
@@ -279,15 +276,16 @@ def _unchanged(sku: Sku, fresh: Mapping[StoreName, Observation], snapshot: Snaps
 def _known_sku(
     sku: Sku, snapshot: Snapshot, index: _Index, policy: Policy, out: _Builder, complete: bool
 ) -> None:
-    if complete and sku in index.all_same and sku not in index.by_sku and sku not in index.bad_skus:
+    if complete and sku not in index.by_sku and sku not in index.bad_skus:
         # The steadiest case: every store's pull left the SKU out as unchanged.
-        shown = [(store, state.remote_id, state.expected) for store, _, states in index.held
+        shown = [(store, state.remote_id, state.expected) for store, same, states in index.held if sku in same
                  for state in (states[sku],)]
-        _steady(sku, snapshot, shown, policy, out)
-        return
+        if len(shown) == len(index.pulled):
+            _steady(sku, snapshot, shown, out)
+            return
     fresh = _fresh(sku, index, snapshot)
     if _unchanged(sku, fresh, snapshot, index, complete):
-        _steady(sku, snapshot, _shown(fresh), policy, out)
+        _steady(sku, snapshot, _shown(fresh), out)
         return
     held = _over_the_cap(sku, fresh, snapshot, policy)
     if held is not None:
@@ -314,8 +312,7 @@ def _known_sku(
     plan_writes(sku, available, _shown(fresh), out.rules, out.adjustments)
 
 
-def _steady(sku: Sku, snapshot: Snapshot, shown: list[tuple[StoreName, str, Quantity]], policy: Policy,
-            out: _Builder) -> None:
+def _steady(sku: Sku, snapshot: Snapshot, shown: list[tuple[StoreName, str, Quantity]], out: _Builder) -> None:
     """Nothing to absorb: only the oversold check and the targets."""
     available = snapshot.available[sku]
     oversold = oversold_conflict(sku, available)

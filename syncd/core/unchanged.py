@@ -44,12 +44,12 @@ def check_unchanged(pulls: Iterable[StorePull], snapshot: Snapshot, policy: Poli
             raise ValueError(f"store {pull.store!r} has SKU aliases: its pull cannot be compacted")
         store = pull.store
         states = snapshot.store(store)
-        # Set operations first (C speed: 400,000 SKUs a steady cycle at 100,000 × 4), then
-        # the one attribute a set cannot check.
-        wrong = pull.unchanged.difference(snapshot.available.keys()) | pull.unchanged.difference(states.keys())
-        if not wrong:
-            wrong = frozenset(sku for sku in pull.unchanged if states[sku].expected is None)
-        if wrong:
+        # Containment first, at C speed and without a copy (400,000 SKUs a steady cycle at
+        # 100,000 × 4), then the one attribute a set cannot check.
+        if not (snapshot.available.keys() >= pull.unchanged and states.keys() >= pull.unchanged
+                and not any(states[sku].expected is None for sku in pull.unchanged)):
+            wrong = [sku for sku in pull.unchanged
+                     if sku not in snapshot.available or sku not in states or states[sku].expected is None]
             raise ValueError(f"store {store!r}: {len(wrong)} SKU(s) marked unchanged that the snapshot "
                              f"does not hold as tracked, e.g. {sorted(wrong)[:3]}")
         held[store] = pull.unchanged
