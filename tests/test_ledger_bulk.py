@@ -4,13 +4,15 @@ SQLAlchemy's ``insert()`` stores, awkward values included, in the caller's trans
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine, event, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from syncd.ledger import bulk
+from syncd.errors import LedgerError
+from syncd.ledger import bulk, make_engine, upgrade
 from syncd.ledger.tables import CatalogRow, JournalRow, StoreItemRow
 
 ITEM = StoreItemRow.__table__  # type: ignore[attr-defined]
@@ -77,3 +79,14 @@ def test_no_rows_sends_nothing_and_a_failure_rolls_back_with_the_transaction(eng
         bulk.insert_rows(s, ITEM, columns, [("s", "A", "a", 1, 1)])
         bulk.insert_rows(s, ITEM, columns, [("s", "B", "b", 1, 1), ("s", "A", "a2", 1, 1)])  # primary key again
     assert _read(engine, "s") == []
+
+
+def test_a_driver_whose_placeholders_it_cannot_write_is_refused_by_name(tmp_path: Path,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path / 'ledger.db'}")
+    upgrade(engine)
+    monkeypatch.setattr(bulk, "_PLACEHOLDER", {})
+    with pytest.raises(LedgerError, match="does not support the sqlite driver"), Session(engine) as s, s.begin():
+        bulk.insert_rows(s, ITEM, ("store", "sku", "remote_id", "expected", "updated_cycle"), [("s", "A", "a", 1, 1)])
+    assert _read(engine, "s") == []
+    engine.dispose()

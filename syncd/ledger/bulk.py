@@ -16,14 +16,18 @@ one (statement, rows), so whoever counts statements and rows (the benchmark) sti
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from itertools import islice
-from typing import Any
+from itertools import chain, islice
+from typing import Any, TypeVar
 
-from sqlalchemy import Table, insert
+from sqlalchemy import Table
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
-__all__ = ["insert_rows", "observers"]
+from ..errors import LedgerError
+
+__all__ = ["chunks", "insert_rows", "observers"]
+
+T = TypeVar("T")
 
 observers: list[Callable[[str, int], None]] = []
 """Called after each COPY with its statement and the number of rows it wrote."""
@@ -51,9 +55,7 @@ def insert_rows(s: Session, table: Table, columns: Sequence[str], rows: Iterable
         dbapi: Any = conn.connection.dbapi_connection  # a psycopg.Connection
         try:
             with dbapi.cursor() as cursor, cursor.copy(statement) as copy:
-                copy.write_row(first)
-                written = 1
-                for row in it:
+                for row in chain((first,), it):
                     copy.write_row(row)
                     written += 1
         except dialect.loaded_dbapi.Error as exc:  # as SQLAlchemy raises it for any other statement
@@ -63,27 +65,24 @@ def insert_rows(s: Session, table: Table, columns: Sequence[str], rows: Iterable
             observe(statement, written)
         return written
     placeholder = _PLACEHOLDER.get(dialect.paramstyle)
-    written = 0
-    if placeholder is None:  # not a dialect syncd supports; SQLAlchemy's own way
-        for batch in _chunks(first, it, chunk):
-            s.execute(insert(table), [dict(zip(columns, row, strict=True)) for row in batch])
-            written += len(batch)
-        return written
+    if placeholder is None:
+        raise LedgerError(f"the ledger does not support the {dialect.name} driver {dialect.driver!r}")
     statement = f"INSERT INTO {table.name} ({names}) VALUES ({', '.join([placeholder] * len(columns))})"
-    for batch in _chunks(first, it, chunk):
+    written = 0
+    for batch in chunks(chain((first,), it), chunk):
         conn.exec_driver_sql(statement, batch)  # a list of tuples: one executemany
         written += len(batch)
     return written
+
+
+def chunks(rows: Iterable[T], size: int) -> Iterator[list[T]]:
+    """``rows`` as lists of at most ``size``, read lazily."""
+    it = iter(rows)
+    while batch := list(islice(it, size)):
+        yield batch
 
 
 def _processed(rows: Iterable[Sequence[Any]], processors: list[Any]) -> Iterator[tuple[Any, ...]]:
     for row in rows:
         yield tuple(value if p is None or value is None else p(value)
                     for p, value in zip(processors, row, strict=True))
-
-
-def _chunks(first: Sequence[Any], it: Iterator[Sequence[Any]], size: int) -> Iterator[list[Sequence[Any]]]:
-    batch = [first, *islice(it, size - 1)]
-    while batch:
-        yield batch
-        batch = list(islice(it, size))

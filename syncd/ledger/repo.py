@@ -11,7 +11,6 @@ from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from itertools import islice
 from sys import intern
 from typing import Any, cast
 
@@ -20,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from ..core import Adjustment, CatalogEntry, Conflict, ItemState, PairMap, Plan, Snapshot, StoreName, WriteMode
 from ..errors import LockNotHeld
-from .bulk import insert_rows
+from .bulk import chunks, insert_rows
 from .conflicts import record_conflicts, sync_state_conflicts
 from .health import StoreHealth, load_health, save_health
 from .tables import (
@@ -256,7 +255,7 @@ class Ledger:
 
     def _many(self, s: Session, statement: Any, rows: Iterable[dict[str, Any]]) -> None:
         """One executemany per ``chunk`` rows (none for no rows)."""
-        for chunk in _chunks(rows, self.chunk):
+        for chunk in chunks(rows, self.chunk):
             s.execute(statement, chunk)
 
     def _write_available(self, s: Session, cycle_id: int, snapshot: Snapshot, plan: Plan) -> None:
@@ -382,12 +381,6 @@ class Ledger:
 def as_utc(ts: datetime, like: datetime) -> datetime:
     """SQLite returns naive timestamps; they were written in UTC."""
     return ts if ts.tzinfo is not None else ts.replace(tzinfo=like.tzinfo)
-
-
-def _chunks(rows: Iterable[dict[str, Any]], size: int) -> Iterator[list[dict[str, Any]]]:
-    it = iter(rows)
-    while chunk := list(islice(it, size)):
-        yield chunk
 
 
 def _entry(r: object) -> OutboxEntry:
