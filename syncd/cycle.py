@@ -35,6 +35,7 @@ from .core import (
     Snapshot,
     StoreName,
     StorePull,
+    held_unchanged,
     plan_cycle,
     split_unchanged,
 )
@@ -280,7 +281,7 @@ class CycleRunner:
         """The store's pull, observations the snapshot already holds exactly kept as SKUs
         only (not for a store with SKU aliases: its SKUs are renamed in the plan)."""
         observations: list[Observation] = []
-        unchanged: list[Sku] = []  # a list until the end: a set, then its frozen copy, held twice the memory
+        unchanged: list[Sku] = []  # a list until the end, then held as the plan reads it (held_unchanged)
         compact = not self.policy.aliases.get(store)
         issues: list[ItemIssue] = []
         learned: list[CatalogEntry] = []
@@ -308,7 +309,7 @@ class CycleRunner:
             if save_catalog:
                 self.ledger.save_catalog(store, learned, self.clock.wall())
         report.pulled[store] = seen
-        held = frozenset(unchanged)
+        held = held_unchanged(unchanged, snapshot.store(store)) if unchanged else frozenset()
         del unchanged
         log.info("pull.done", pages=pages, items=seen, unchanged=len(held), issues=len(issues),
                  learned=len(learned))

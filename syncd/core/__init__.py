@@ -33,11 +33,12 @@ from .outcomes import ReadVerdict, judge_reread
 from .reconcile import plan_cycle
 from .seeding import seed_quantity
 from .targets import oversold_conflict, target_for
-from .unchanged import check_unchanged, split_unchanged
+from .unchanged import AllBut, check_unchanged, held_unchanged, split_unchanged
 
 __all__ = [
     "STATE_CONFLICTS",
     "Adjustment",
+    "AllBut",
     "CatalogEntry",
     "Conflict",
     "ConflictKind",
@@ -60,6 +61,7 @@ __all__ = [
     "WriteStrategy",
     "apply_aliases",
     "check_unchanged",
+    "held_unchanged",
     "judge_reread",
     "oversold_conflict",
     "plan_cycle",

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Iterator, Mapping
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, TypeVar, overload
@@ -154,14 +155,15 @@ class StorePull:
 
     ``unchanged`` holds SKUs the store showed exactly as the ledger expects them (the
     snapshot's remote id, tracked, quantity == expected), left out of ``observations``
-    so that a steady cycle does not hold the whole catalogue twice (``split_unchanged``);
+    so that a steady cycle does not hold the whole catalogue twice (``split_unchanged``;
+    ``held_unchanged`` holds them as the snapshot's SKUs of the store but a few);
     ``plan_cycle`` reads them back from the snapshot and plans exactly what it would have
     planned from the observations themselves."""
 
     store: StoreName
     observations: tuple[Observation, ...]
     issues: tuple[ItemIssue, ...] = ()
-    unchanged: frozenset[Sku] = frozenset()
+    unchanged: AbstractSet[Sku] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)

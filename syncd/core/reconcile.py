@@ -7,7 +7,8 @@ with the DESIGN rule it implements.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Container, Iterable, Mapping
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 
 from .aliases import apply_aliases
@@ -29,7 +30,7 @@ from .model import (
 )
 from .seeding import seed_quantity
 from .targets import StoreRules, oversold_conflict, plan_writes, store_rules
-from .unchanged import check_unchanged
+from .unchanged import check_unchanged, membership
 
 __all__ = ["plan_cycle"]
 
@@ -41,8 +42,10 @@ class _Index:
     """This cycle's pulls, indexed by SKU."""
 
     pulled: frozenset[StoreName]
-    # compacted SKUs by store, with the snapshot's states of that store
-    held: list[tuple[StoreName, frozenset[Sku], Mapping[Sku, ItemState]]] = field(default_factory=list)
+    # compacted SKUs by store (a SKU is held if in the first and not in the second, see
+    # ``membership``), with the snapshot's states of that store
+    held: list[tuple[StoreName, Container[Sku], AbstractSet[Sku], Mapping[Sku, ItemState]]] = field(
+        default_factory=list)
     by_sku: dict[Sku, dict[StoreName, Observation]] = field(default_factory=dict)
     duplicates: dict[Sku, dict[StoreName, set[str]]] = field(default_factory=dict)
     bad: set[Pair] = field(default_factory=set)
@@ -108,9 +111,9 @@ def plan_cycle(snapshot: Snapshot, pulls: Iterable[StorePull], policy: Policy) -
     )
 
 
-def _index(pulls: list[StorePull], snapshot: Snapshot, held: Mapping[StoreName, frozenset[Sku]]) -> _Index:
+def _index(pulls: list[StorePull], snapshot: Snapshot, held: Mapping[StoreName, AbstractSet[Sku]]) -> _Index:
     index = _Index(pulled=frozenset(p.store for p in pulls),
-                   held=[(store, same, snapshot.store(store)) for store, same in sorted(held.items())])
+                   held=[(store, *membership(same), snapshot.store(store)) for store, same in sorted(held.items())])
     for pull in pulls:
         same = held.get(pull.store, frozenset())
         for obs in pull.observations:
@@ -195,7 +198,7 @@ def _fresh(sku: Sku, index: _Index, snapshot: Snapshot) -> Mapping[StoreName, Ob
     """This cycle's usable observations of ``sku`` (unreadable items left out), those
     left out of a pull as unchanged read back from the snapshot. Read only."""
     seen = index.by_sku.get(sku, _NONE)
-    implied = [store for store, same, _ in index.held if sku in same and store not in seen]
+    implied = [store for store, same, but, _ in index.held if sku in same and sku not in but and store not in seen]
     if not implied and sku not in index.bad_skus:
         return seen
     fresh = {s: o for s, o in seen.items() if (s, sku) not in index.bad}
@@ -278,8 +281,8 @@ def _known_sku(
 ) -> None:
     if complete and sku not in index.by_sku and sku not in index.bad_skus:
         # The steadiest case: every store's pull left the SKU out as unchanged.
-        shown = [(store, state.remote_id, state.expected) for store, same, states in index.held if sku in same
-                 for state in (states[sku],)]
+        shown = [(store, state.remote_id, state.expected) for store, same, but, states in index.held
+                 if sku in same and sku not in but for state in (states[sku],)]
         if len(shown) == len(index.pulled):
             _steady(sku, snapshot, shown, out)
             return

@@ -9,6 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from syncd.core import (
+    AllBut,
     ConflictKind,
     InitialPolicy,
     ItemIssue,
@@ -18,6 +19,7 @@ from syncd.core import (
     Snapshot,
     StorePolicy,
     StorePull,
+    held_unchanged,
     plan_cycle,
     reconcile,
     split_unchanged,
@@ -25,11 +27,15 @@ from syncd.core import (
 from tests.core.test_steady_fast_path import SKUS, STORES, scenarios
 
 
-def compacted(pulls: list[StorePull], snapshot: Snapshot) -> list[StorePull]:
+def compacted(pulls: list[StorePull], snapshot: Snapshot, *, as_cycle: bool = True) -> list[StorePull]:
+    """The pulls compacted as the cycle does (``held_unchanged``: the snapshot's SKUs but
+    a few where most are unchanged), or as plain frozensets."""
     out = []
     for pull in pulls:
         kept, same = split_unchanged(pull.observations, snapshot)
-        out.append(StorePull(pull.store, tuple(kept), pull.issues, frozenset(same)))
+        held = held_unchanged(same, snapshot.store(pull.store)) if as_cycle else frozenset(same)
+        assert held == frozenset(same)
+        out.append(StorePull(pull.store, tuple(kept), pull.issues, held))
     return out
 
 
@@ -50,11 +56,13 @@ def with_duplicates(draw: st.DrawFn) -> tuple[Snapshot, list[StorePull], Policy]
     return snapshot, pulls, policy
 
 
-@given(with_duplicates())
+@given(with_duplicates(), st.booleans())
 @settings(max_examples=500, deadline=None)
-def test_a_compacted_pull_is_planned_as_the_full_pull(scenario: tuple[Snapshot, list[StorePull], Policy]) -> None:
+def test_a_compacted_pull_is_planned_as_the_full_pull(scenario: tuple[Snapshot, list[StorePull], Policy],
+                                                      as_cycle: bool) -> None:
     snapshot, pulls, policy = scenario
-    assert plan_cycle(snapshot, compacted(pulls, snapshot), policy) == plan_cycle(snapshot, pulls, policy)
+    small = compacted(pulls, snapshot, as_cycle=as_cycle)
+    assert plan_cycle(snapshot, small, policy) == plan_cycle(snapshot, pulls, policy)
 
 
 def test_a_steady_pull_compacts_to_nothing_and_is_planned_from_the_snapshot() -> None:
@@ -66,6 +74,7 @@ def test_a_steady_pull_compacts_to_nothing_and_is_planned_from_the_snapshot() ->
              for s in STORES]
     small = compacted(pulls, snapshot)
     assert all(p.observations == () and p.unchanged == {"K1", "K2"} for p in small)
+    assert all(isinstance(p.unchanged, AllBut) and not p.unchanged.but for p in small)  # no set of their own
     policy = Policy({s: StorePolicy() for s in STORES}, InitialPolicy.MIN)
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(reconcile, "_fresh", lambda *a: pytest.fail("an unchanged SKU was rebuilt"))
