@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 POOL ?= squarespace
 
-.PHONY: install test demo lint clean bench bench-floor
+.PHONY: install test demo lint clean bench bench-profile bench-floor
 
 $(STAMP): pyproject.toml
 	test -d $(VENV) || $(PY) -m venv $(VENV)
@@ -37,6 +37,10 @@ $(VENV)/.bench-installed: $(STAMP)
 
 bench: $(VENV)/.bench-installed
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
+
+## A steady cycle's CPU and peak RSS phase by phase (not part of make test).
+bench-profile: $(VENV)/.bench-installed
+	$(BIN)/python bench/profile.py $(BENCH_ARGS)
 
 ## Rate-limit floor (not part of make test): each platform's documented limit, virtual time.
 bench-floor: $(STAMP)

@@ -362,7 +362,9 @@ def main() -> None:
             env = os.environ | {"PYTHONPATH": str(HERE.parent)}
             out = subprocess.run([sys.executable, __file__, "--repeat", str(args.repeat), "--platforms",
                                   args.platforms, "--child", str(n), url],
-                                 capture_output=True, text=True, check=True, env=env)
+                                 capture_output=True, text=True, check=False, env=env)
+            if out.returncode != 0:  # say why: the child's own traceback, not only its exit status
+                sys.exit(f"the {n:,}-SKU run on {db} failed (exit {out.returncode}):\n{out.stderr[-4000:]}")
             results["cycles"].append(json.loads(out.stdout.strip().splitlines()[-1]))
     path = HERE / "results" / f"{results['when'].replace(':', '')}.json"
     path.write_text(json.dumps(results, indent=2))
