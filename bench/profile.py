@@ -35,7 +35,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 sys.path.insert(0, str(HERE))
 
-from run import machine, peak_rss_mb, reset_peak_rss, servers, store_settings  # noqa: E402
+from run import fresh_ledger, machine, peak_rss_mb, reset_peak_rss, servers, store_settings  # noqa: E402
 
 TIMED = ("load_snapshot", "split_unchanged", "plan_cycle", "record")
 
@@ -85,13 +85,11 @@ def main() -> None:
     if args.cycles < 1:
         parser.error("--cycles must be at least 1")
 
-    from sqlalchemy import text
 
     import syncd.cycle as cycle_module
     from syncd.config import Settings
     from syncd.http import SystemClock
-    from syncd.ledger import Ledger, make_engine, upgrade
-    from syncd.ledger.tables import metadata
+    from syncd.ledger import Ledger
     from syncd.observability import configure_logging
     from syncd.service import reconcile_once
 
@@ -108,12 +106,7 @@ def main() -> None:
 
     with servers({f"{p}-store": args.skus for p in platforms}) as info:
         settings = Settings(ledger={"url": db}, stores=store_settings(info))
-        engine = make_engine(db)
-        if engine.dialect.name == "postgresql":
-            metadata.drop_all(engine)
-            with engine.begin() as conn:
-                conn.execute(text("DROP TABLE IF EXISTS alembic_version"))
-        upgrade(engine)
+        engine = fresh_ledger(db)
 
         def one() -> dict[str, Any]:
             phases.cpu.clear()

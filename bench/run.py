@@ -220,25 +220,34 @@ async def replay(requests: dict[str, list[tuple[str, str, list[tuple[bytes, byte
     return sum(await asyncio.gather(*(one(sent) for sent in requests.values())))
 
 
+def fresh_ledger(db_url: str) -> Any:
+    """An engine on an empty, migrated ledger (a PostgreSQL database's syncd tables are
+    dropped first; an SQLite file is removed by the caller)."""
+    from syncd.ledger import make_engine, upgrade
+    from syncd.ledger.tables import metadata
+
+    engine = make_engine(db_url)
+    if engine.dialect.name == "postgresql":
+        metadata.drop_all(engine)
+        with engine.begin() as conn:
+            conn.execute(text("DROP TABLE IF EXISTS alembic_version"))
+    upgrade(engine)
+    return engine
+
+
 def cycle_cost(n: int, repeat: int, db_url: str, platforms: tuple[str, ...]) -> dict[str, Any]:
     """Runs in a child process (fresh RSS): first sync, then `repeat` steady cycles, each
     followed by the same pulls alone (side by side: what of the cycle is the stores' pages)."""
     from syncd.config import Settings
     from syncd.cycle import collector_relaxed
     from syncd.http import SystemClock
-    from syncd.ledger import Ledger, bulk, make_engine, upgrade
-    from syncd.ledger.tables import metadata
+    from syncd.ledger import Ledger, bulk
     from syncd.service import reconcile_once
 
     names = {f"{p}-store": n for p in platforms}
     with servers(names) as info:
         settings = Settings(ledger={"url": db_url}, stores=store_settings(info))
-        engine = make_engine(db_url)
-        if engine.dialect.name == "postgresql":
-            metadata.drop_all(engine)
-            with engine.begin() as conn:
-                conn.execute(text("DROP TABLE IF EXISTS alembic_version"))
-        upgrade(engine)
+        engine = fresh_ledger(db_url)
         counts = {"statements": 0, "rows": 0}
 
         @event.listens_for(engine, "before_cursor_execute")
