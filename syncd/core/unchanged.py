@@ -58,6 +58,9 @@ class AllBut(AbstractSet[Sku]):
     def __len__(self) -> int:
         return len(self.keys) - len(self.but)
 
+    def __hash__(self) -> int:  # as a frozenset of the same SKUs (a StorePull stays hashable)
+        return self._hash()
+
     def __repr__(self) -> str:
         return f"AllBut({len(self.keys)} SKUs, but {sorted(self.but)[:5]}{'…' if len(self.but) > 5 else ''})"
 
