@@ -67,11 +67,15 @@ class Phases:
 
         setattr(owner, name, timed)
 
+    def reset(self) -> None:
+        self.cpu.clear()
+        self.peak.clear()
+        reset_peak_rss()
+
     def take(self) -> tuple[dict[str, float], dict[str, float]]:
         self.boundary("after record (pushes)")
         cpu, peak = dict(self.cpu), dict(self.peak)
-        self.cpu.clear()
-        self.peak.clear()
+        self.reset()
         return cpu, peak
 
 
@@ -79,7 +83,8 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--skus", type=int, default=100_000)
     parser.add_argument("--cycles", type=int, default=3)
-    parser.add_argument("--db", default=None, help="ledger URL (default: a fresh SQLite file in bench/results/)")
+    parser.add_argument("--db", default=None,
+                        help="ledger URL, emptied first (default: an SQLite file in bench/results/)")
     parser.add_argument("--platforms", default="squarespace,bigcommerce,shopify,wix")
     args = parser.parse_args()
     if args.cycles < 1:
@@ -95,9 +100,6 @@ def main() -> None:
 
     configure_logging(level="error", json=True)
     db = args.db or f"sqlite:///{HERE}/results/.profile-{args.skus}.db"
-    if args.db is None:
-        for suffix in ("", "-wal", "-shm"):
-            Path(f"{HERE}/results/.profile-{args.skus}.db{suffix}").unlink(missing_ok=True)
     platforms = tuple(args.platforms.split(","))
     phases = Phases()
     for name in TIMED:
@@ -109,9 +111,7 @@ def main() -> None:
         engine = fresh_ledger(db)
 
         def one() -> dict[str, Any]:
-            phases.cpu.clear()
-            phases.peak.clear()
-            reset_peak_rss()
+            phases.reset()
             before = os.times()
             report = asyncio.run(reconcile_once(settings, SystemClock(), engine=engine))
             after = os.times()

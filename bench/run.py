@@ -221,11 +221,17 @@ async def replay(requests: dict[str, list[tuple[str, str, list[tuple[bytes, byte
 
 
 def fresh_ledger(db_url: str) -> Any:
-    """An engine on an empty, migrated ledger (a PostgreSQL database's syncd tables are
-    dropped first; an SQLite file is removed by the caller)."""
+    """An engine on an empty, migrated ledger: an SQLite file (and its WAL) is removed
+    first, a PostgreSQL database's syncd tables are dropped."""
+    from sqlalchemy.engine import make_url
+
     from syncd.ledger import make_engine, upgrade
     from syncd.ledger.tables import metadata
 
+    url = make_url(db_url)
+    if url.get_backend_name() == "sqlite" and url.database:
+        for suffix in ("", "-wal", "-shm"):
+            Path(url.database + suffix).unlink(missing_ok=True)
     engine = make_engine(db_url)
     if engine.dialect.name == "postgresql":
         metadata.drop_all(engine)
@@ -364,10 +370,7 @@ def main() -> None:
     dbs = ["sqlite"] + (["pg"] if args.pg else [])
     for n in sizes:
         for db in dbs:
-            url = args.pg if db == "pg" else f"sqlite:///{HERE}/results/.bench-{n}.db"
-            with contextlib.suppress(FileNotFoundError):
-                for suffix in ("", "-wal", "-shm"):
-                    Path(f"{HERE}/results/.bench-{n}.db{suffix}").unlink()
+            url = args.pg if db == "pg" else f"sqlite:///{HERE}/results/.bench-{n}.db"  # emptied by the child
             env = os.environ | {"PYTHONPATH": str(HERE.parent)}
             out = subprocess.run([sys.executable, __file__, "--repeat", str(args.repeat), "--platforms",
                                   args.platforms, "--child", str(n), url],

@@ -70,12 +70,9 @@ def held_unchanged(skus: Iterable[Sku], states: Mapping[Sku, ItemState]) -> Abst
     plan reads them: when they are most of the store's SKUs in the snapshot, all of those
     but the rest (``AllBut``); otherwise a frozenset of them."""
     held = frozenset(skus)
-    if len(held) * 2 <= len(states):
+    if len(held) * 2 <= len(states) or not states.keys() >= held:  # a few, or not all the snapshot's
         return held
-    but = states.keys() - held
-    if len(held) + len(but) != len(states):  # a SKU the snapshot does not hold for the store
-        return held
-    return AllBut(states, frozenset(but))
+    return AllBut(states, frozenset(states.keys() - held))
 
 
 def membership(same: AbstractSet[Sku]) -> tuple[Container[Sku], AbstractSet[Sku]]:
