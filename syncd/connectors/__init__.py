@@ -2,13 +2,27 @@
 
 from __future__ import annotations
 
-from .base import Applied, Capabilities, Connector, Deferred, NotApplied, Page, Rejected, UnknownOutcome, WriteResult
+from .base import (
+    Applied,
+    Capabilities,
+    Check,
+    Checkable,
+    Connector,
+    Deferred,
+    NotApplied,
+    Page,
+    Rejected,
+    UnknownOutcome,
+    WriteResult,
+)
 from .registry import PLATFORMS, capabilities_of, open_connectors
 
 __all__ = [
     "PLATFORMS",
     "Applied",
     "Capabilities",
+    "Check",
+    "Checkable",
     "Connector",
     "Deferred",
     "NotApplied",

@@ -12,6 +12,8 @@ from ..core import Adjustment, CatalogEntry, ItemIssue, Observation, Quantity, W
 __all__ = [
     "Applied",
     "Capabilities",
+    "Check",
+    "Checkable",
     "Connector",
     "Deferred",
     "NotApplied",
@@ -91,6 +93,27 @@ class UnknownOutcome:
 
 
 WriteResult = Applied | Rejected | Deferred | NotApplied | UnknownOutcome
+
+
+@dataclass(frozen=True, slots=True)
+class Check:
+    """One line of ``syncd check``: what was checked on one store, whether it passed,
+    what was seen, and (on a failure) the fix in one line. Read-only: a check never writes."""
+
+    name: str  # token | scopes | location | catalog | api_version | bulk_access | first_page | ...
+    ok: bool
+    detail: str
+    fix: str = ""
+
+
+class Checkable(Protocol):
+    """A connector that can check, read-only, what its first cycle will need: the token
+    is accepted, its scopes suffice, the configured location exists, the platform's
+    version or catalog is the one syncd speaks, the first page is readable. It returns
+    one ``Check`` per item and raises nothing for a failed check (a ``StoreError`` it
+    cannot classify is reported by the caller as a failed check)."""
+
+    async def check(self) -> list[Check]: ...
 
 
 class Connector(Protocol):
