@@ -94,6 +94,31 @@ def _read_ledger(settings: Settings) -> Engine | None:
 
 
 @app.command()
+def check(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
+    """Before the first cycle: every store's token, scopes, location, version and first page. Read-only."""
+    from .check import check_stores, report_json
+
+    settings = _settings()
+    with _exit_codes():
+        results = asyncio.run(check_stores(settings, SystemClock()))
+    data = report_json(results, {s.name: s.platform for s in settings.enabled_stores})
+    if as_json:
+        print(json.dumps(data, indent=2))
+    else:
+        table = Table(title="syncd check (read-only)")
+        for col in ("store", "check", "", "detail", "fix"):
+            table.add_column(col)
+        for name, checks in results.items():
+            for c in checks:
+                table.add_row(name, c.name, "[green]ok[/]" if c.ok else "[red]FAIL[/]", c.detail, c.fix)
+        out.print(table)
+        failures = sum(not c.ok for checks in results.values() for c in checks)
+        out.print("every store is ready for its first cycle" if not failures
+                  else f"{failures} check(s) failed: fix them before the first cycle", highlight=False)
+    raise typer.Exit(0 if data["ok"] else 1)
+
+
+@app.command()
 def conflicts(
     open_only: Annotated[bool, typer.Option("--open", help="Only conflicts still open.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
