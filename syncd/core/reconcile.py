@@ -236,6 +236,9 @@ def _first_sight(
     for store, obs in fresh.items():
         out.put(store, sku, ItemState(obs.remote_id, obs.quantity))
     _report_missing(sku, fresh, index, policy, out)
+    oversold = oversold_conflict(sku, seed)  # a store already below 0 (DESIGN: negative counts)
+    if oversold is not None:
+        out.conflicts.append(oversold)
     plan_writes(sku, seed, _shown(fresh), out.rules, out.adjustments)
 
 

@@ -390,3 +390,38 @@ def test_an_alias_that_points_at_nothing_is_reported():
     c = StorePull("c", (Observation("c", "X", "c-X", 10), Observation("c", "y", "c-y", 3)))
     plan = plan_cycle(before, [pull("a", ("X", 10)), pull("b", ("X", 10)), c], aliased(c={"y": "Y"}))
     assert (ConflictKind.ALIAS_DANGLING, "c", "Y") in kinds(plan)
+
+
+# --- Negative counts where the platform allows them -------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("before", "observed", "available_after", "targets", "oversold_by"),
+    [
+        # Shopify / Wix V3: paid orders drove store a from 10 to −2: a sale of 12, not bad data
+        (10, {"a": -2, "b": 10, "c": 10}, -2, {("a", "SKU"): 0, ("b", "SKU"): 0, ("c", "SKU"): 0}, 2),
+        # store a already written to 0 and oversold again: −3 is a sale of 3 more
+        (0, {"a": -3, "b": 0, "c": 0}, -5, {("a", "SKU"): 0}, 5),
+        # a restock of 7 on store a pays the debt of 2 first
+        (0, {"a": 7, "b": 0, "c": 0}, 5, {("a", "SKU"): 5, ("b", "SKU"): 5, ("c", "SKU"): 5}, None),
+    ],
+)
+def test_a_negative_count_is_a_sale_and_the_store_is_written_to_a_target_never_below_0(
+        before, observed, available_after, targets, oversold_by):
+    start = snap({"SKU": before if before else -2}, **{s: {"SKU": before} for s in STORES})
+    plan = plan_cycle(start, [pull(s, ("SKU", q)) for s, q in observed.items()], policy())
+    assert plan.available["SKU"] == available_after
+    assert writes(plan) == targets
+    assert_conserved(start, plan)
+    assert [e.reason for e in plan.journal if e.store == "a"] == ["sale" if observed["a"] < before else "restock"]
+    oversold = [c.data["oversold_by"] for c in plan.conflicts if c.kind == ConflictKind.OVERSOLD]
+    assert oversold == ([oversold_by] if oversold_by else [])
+    assert kinds(plan) == [(ConflictKind.OVERSOLD, None, "SKU")] * len(oversold)  # nothing else: no bad_data
+
+
+def test_first_sight_of_a_negative_count_seeds_an_oversold_sku():
+    """min over (−2, 10, 18) = −2: the pool is oversold by 2, nothing is listed anywhere."""
+    plan = plan_cycle(EMPTY, [pull("a", ("SKU", -2)), pull("b", ("SKU", 10)), pull("c", ("SKU", 18))], policy())
+    assert plan.available["SKU"] == -2
+    assert writes(plan) == {("b", "SKU"): 0, ("c", "SKU"): 0, ("a", "SKU"): 0}
+    assert ConflictKind.OVERSOLD in [k[0] for k in kinds(plan)]
