@@ -32,6 +32,7 @@ from .model import (
 from .outcomes import ReadVerdict, judge_reread
 from .reconcile import plan_cycle
 from .seeding import seed_quantity
+from .targeted import TargetedRead, plan_targeted, remote_ids_of
 from .targets import oversold_conflict, target_for
 from .unchanged import AllBut, check_unchanged, held_unchanged, split_unchanged
 
@@ -57,6 +58,7 @@ __all__ = [
     "StoreName",
     "StorePolicy",
     "StorePull",
+    "TargetedRead",
     "WriteMode",
     "WriteStrategy",
     "apply_aliases",
@@ -65,6 +67,8 @@ __all__ = [
     "judge_reread",
     "oversold_conflict",
     "plan_cycle",
+    "plan_targeted",
+    "remote_ids_of",
     "seed_quantity",
     "split_unchanged",
     "target_for",

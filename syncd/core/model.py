@@ -344,7 +344,8 @@ class Plan:
     longer carries. ``unseeded`` SKUs were seen but wait for a cycle that pulls every
     store; ``skipped`` SKUs (duplicates) were not evaluated at all. ``evaluated`` are
     the stores whose standing conditions this plan re-checked; ``complete`` says every
-    enabled store was pulled.
+    enabled store was pulled. ``scope``: the SKUs a targeted cycle looked at (None: the
+    whole pool); conditions of other SKUs were not re-checked.
     """
 
     journal: tuple[JournalEntry, ...]
@@ -357,3 +358,4 @@ class Plan:
     skipped: frozenset[Sku] = frozenset()
     evaluated: frozenset[StoreName] = frozenset()
     complete: bool = False
+    scope: frozenset[Sku] | None = None

@@ -81,6 +81,8 @@ def _rechecked(store: str | None, sku: str | None, plan: Plan) -> bool:
     """Did this plan look again at the condition behind an open conflict?"""
     if sku is not None and sku in plan.skipped:
         return False
+    if plan.scope is not None and (sku is None or sku not in plan.scope):
+        return False  # a targeted cycle looked at its SKUs only
     if store is None:
         return bool(plan.evaluated)
     return store in plan.evaluated

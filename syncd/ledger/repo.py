@@ -214,12 +214,13 @@ class Ledger:
 
     # --- cycle bookkeeping --------------------------------------------------------------
 
-    def start_cycle(self, now: datetime) -> int:
+    def start_cycle(self, now: datetime, kind: str = "full") -> int:
+        """A new cycle row, ``running``; ``kind``: ``full`` or ``targeted`` (by store events)."""
         with self._tx() as s:
             zero = dict.fromkeys(("stores_pulled", "stores_failed", "observations", "journal_rows",
                                   "writes_planned", "writes_applied", "writes_rejected",
                                   "writes_unknown", "conflicts"), 0)
-            result = s.execute(insert(CYCLE).values(started_at=now, outcome="running", **zero))
+            result = s.execute(insert(CYCLE).values(started_at=now, outcome="running", kind=kind, **zero))
             key = cast(CursorResult[Any], result).inserted_primary_key
             assert key is not None
             return int(key[0])

@@ -74,6 +74,7 @@ class SkuRow(SQLModel, table=True):
 
 class StoreItemRow(SQLModel, table=True):
     __tablename__ = "store_item"
+    __table_args__ = (Index("ix_store_item_remote_id", "store", "remote_id"),)
 
     store: str = Field(sa_column=Column(String(100), primary_key=True))
     sku: str = Field(sa_column=Column(String(255), primary_key=True))
@@ -160,6 +161,7 @@ class CycleRow(SQLModel, table=True):
     writes_unknown: int = Field(default=0, sa_column=Column(Integer, nullable=False))
     conflicts: int = Field(default=0, sa_column=Column(Integer, nullable=False))
     error: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    kind: str = Field(default="full", sa_column=Column(String(16), nullable=False, server_default="full"))
 
 
 class CatalogRow(SQLModel, table=True):
