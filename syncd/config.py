@@ -28,6 +28,8 @@ __all__ = [
     "SyncSettings",
     "load_settings",
     "resolve_token",
+    "resolve_webhook_secret",
+    "split_listen",
 ]
 
 DEFAULT_CONFIG = Path("config/syncd.toml")
@@ -53,25 +55,53 @@ class SyncSettings(BaseModel):
     jitter_seconds: int = Field(default=0, ge=0)
     initial: InitialPolicy = InitialPolicy.MIN
     master: str | None = None
+    event_debounce_ms: int = Field(default=200, ge=0, le=1000)  # events gathered into one targeted cycle
+
+
+def split_listen(value: str) -> tuple[str, int]:
+    """``HOST:PORT`` (``[::1]:8787`` for IPv6) → (host, port); ValueError saying why not."""
+    host, sep, port = value.rpartition(":")
+    if not sep or not host or not port.isdigit():
+        raise ValueError(f"{value!r} is not HOST:PORT (IPv6: [::1]:8787)")
+    if not 1 <= int(port) <= 65535:
+        raise ValueError(f"port {port} in {value!r} is not from 1 to 65535")
+    if host.startswith("["):
+        if not host.endswith("]") or len(host) < 3:
+            raise ValueError(f"{value!r}: an IPv6 host is written in brackets, e.g. [::1]:8787")
+        host = host[1:-1]
+    elif ":" in host or any(c.isspace() for c in host):
+        raise ValueError(f"{value!r}: write an IPv6 host in brackets, e.g. [::1]:8787")
+    return host, int(port)
 
 
 class DaemonSettings(BaseModel):
-    """``syncd run``: the HTTP endpoint and the shutdown budget."""
+    """``syncd run``: the HTTP endpoints and the shutdown budget. ``webhook_listen``: a
+    separate address for ``POST /webhooks/{store}`` only (so it can face the internet
+    while ``/metrics`` and ``/status`` stay private); default: the ``listen`` address."""
 
     model_config = _FROZEN
 
-    listen: str = Field(default="127.0.0.1:8787", pattern=r"^[^\s:]+:[0-9]{1,5}$")
+    listen: str = "127.0.0.1:8787"
+    webhook_listen: str | None = None
     readiness_multiple: float = Field(default=3.0, gt=0)  # /readyz fails past this many intervals
     shutdown_timeout_seconds: float = Field(default=30.0, ge=0)
     status_token_env: str | None = Field(default=None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")  # bearer token for /status
+    event_queue: int = Field(default=10_000, ge=1)  # events waiting at most; past it, 503 with Retry-After
+
+    @model_validator(mode="after")
+    def _addresses(self) -> DaemonSettings:
+        split_listen(self.listen)
+        if self.webhook_listen is not None:
+            split_listen(self.webhook_listen)
+        return self
 
     @property
     def host(self) -> str:
-        return self.listen.rsplit(":", 1)[0]
+        return split_listen(self.listen)[0]
 
     @property
     def port(self) -> int:
-        return int(self.listen.rsplit(":", 1)[1])
+        return split_listen(self.listen)[1]
 
 
 class StoreSettings(BaseModel):
@@ -102,6 +132,13 @@ class StoreSettings(BaseModel):
     shop: str | None = Field(default=None, pattern=r"^[a-z0-9][a-z0-9-]*\.myshopify\.com$")
     api_version: str = Field(default="2026-10", pattern=r"^(\d{4}-(01|04|07|10)|unstable)$")
     bulk_threshold: int | None = Field(default=10_000, ge=0)  # pull larger catalogues by a bulk operation
+    # Store events (webhooks): the secret that authenticates them. Shopify: the app's client
+    # secret; Squarespace: the subscription's secret (hex); BigCommerce: the value the hook
+    # sends in its header ``webhook_header``; Wix: the app's public key (PEM file). None: polled only.
+    webhook_secret_env: str | None = Field(default=None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    webhook_secret_file: Path | None = None
+    webhook_header: str = Field(default="X-Webhook-Secret", pattern=r"^[A-Za-z0-9-]{1,100}$")
+    webhook_public_key_file: Path | None = None
     # Wix
     site_id: str | None = Field(default=None, pattern=r"^[A-Za-z0-9-]{1,64}$")
     catalog: Literal["v1", "v3", "auto"] = "auto"
@@ -117,6 +154,7 @@ class StoreSettings(BaseModel):
         if self.write_mode is not None and self.platform not in ("bigcommerce", "saasignal", "wix"):
             raise ValueError(f"write_mode is fixed on {self.platform}")
         self._check_location()
+        self._check_webhooks()
         self._check_shopify()
         self._check_wix()
         return self
@@ -133,6 +171,28 @@ class StoreSettings(BaseModel):
                 raise ValueError("location_id on wix is the location's GUID (a string)")
         else:
             raise ValueError(f"location_id is not used on {self.platform}")
+
+    def _check_webhooks(self) -> None:
+        secrets = [f for f in ("webhook_secret_env", "webhook_secret_file", "webhook_public_key_file")
+                   if getattr(self, f) is not None]
+        if len(secrets) > 1:
+            raise ValueError(f"set at most one of {', '.join(secrets)}")
+        if not secrets:
+            if "webhook_header" in self.model_fields_set:
+                raise ValueError("webhook_header goes with webhook_secret_env or webhook_secret_file")
+            return
+        if self.platform == "saasignal":
+            raise ValueError("SaaSignal publishes no webhook topics or signature: its stores are polled only")
+        if (self.platform == "wix") != (self.webhook_public_key_file is not None):
+            raise ValueError("Wix events are verified with webhook_public_key_file (the app's public key); "
+                             "the other platforms take webhook_secret_env or webhook_secret_file")
+        if "webhook_header" in self.model_fields_set and self.platform != "bigcommerce":
+            raise ValueError("webhook_header is for bigcommerce stores only")
+
+    @property
+    def receives_events(self) -> bool:
+        return any(getattr(self, f) is not None
+                   for f in ("webhook_secret_env", "webhook_secret_file", "webhook_public_key_file"))
 
     def _check_shopify(self) -> None:
         if self.platform != "shopify":
@@ -238,20 +298,34 @@ def _explain(exc: ValidationError, data: dict[str, Any]) -> str:
 def resolve_token(store: StoreSettings) -> SecretStr:
     """The store's token from its environment variable or file. The value never appears
     in an error; only the variable's or file's name does."""
-    if store.token_env is not None:
-        value = os.environ.get(store.token_env, "").strip()
+    return _secret(store.name, "token", store.token_env, store.token_file)
+
+
+def resolve_webhook_secret(store: StoreSettings) -> SecretStr | None:
+    """What authenticates the store's events: its webhook secret, or (Wix) the app's
+    public key, read like tokens are. None: the store is polled only."""
+    if store.webhook_public_key_file is not None:
+        return _secret(store.name, "webhook_public_key", None, store.webhook_public_key_file)
+    if store.webhook_secret_env is None and store.webhook_secret_file is None:
+        return None
+    return _secret(store.name, "webhook_secret", store.webhook_secret_env, store.webhook_secret_file)
+
+
+def _secret(name: str, what: str, env: str | None, file: Path | None) -> SecretStr:
+    if env is not None:
+        value = os.environ.get(env, "").strip()
         if not value:
-            raise ConfigError(f"store {store.name!r}: environment variable {store.token_env} is not set")
+            raise ConfigError(f"store {name!r}: environment variable {env} is not set")
         return SecretStr(value)
-    assert store.token_file is not None
-    path = store.token_file
+    assert file is not None
+    path = file
     creds = os.environ.get("CREDENTIALS_DIRECTORY")
     if not path.is_absolute() and creds:
         path = Path(creds) / path
     try:
         value = path.read_text(encoding="utf-8").strip()
     except OSError as exc:
-        raise ConfigError(f"store {store.name!r}: token_file {path} cannot be read ({exc.strerror})") from None
+        raise ConfigError(f"store {name!r}: {what}_file {path} cannot be read ({exc.strerror})") from None
     if not value:
-        raise ConfigError(f"store {store.name!r}: token_file {path} is empty")
+        raise ConfigError(f"store {name!r}: {what}_file {path} is empty")
     return SecretStr(value)

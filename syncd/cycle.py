@@ -16,9 +16,9 @@ import contextlib
 import gc
 import uuid
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import structlog
 
@@ -35,14 +35,18 @@ from .core import (
     Snapshot,
     StoreName,
     StorePull,
+    TargetedRead,
     held_unchanged,
     plan_cycle,
+    plan_targeted,
+    remote_ids_of,
     split_unchanged,
 )
 from .delivery import Delivery, DeliveryCounts
 from .errors import StoreError
 from .http import Clock
 from .ledger import Batch, Breaker, CycleCounts, Ledger, OutboxEntry, as_utc
+from .ledger.scoped import last_applied_for, load_scoped_snapshot, skus_by_remote_id
 from .memory import release_memory
 
 __all__ = ["CATALOG_TTL", "CycleReport", "CycleRunner", "Progress", "collector_relaxed", "new_key"]
@@ -93,6 +97,7 @@ class CycleReport:
     new_conflicts: list[Conflict] = field(default_factory=list)
     unresolved_before: list[OutboxEntry] = field(default_factory=list)
     http: dict[StoreName, dict[str, int]] = field(default_factory=dict)  # store → retries, throttled
+    kind: str = "full"  # or "targeted": the SKUs store events named
 
     def __repr__(self) -> str:
         # Bounded: asyncio.run() can repr its main task, and with it this result; a
@@ -157,17 +162,26 @@ class CycleRunner:
         with collector_relaxed():
             return await self._run_cycle(dry_run)
 
+    async def run_targeted(self, ids: Mapping[StoreName, Collection[str]]) -> CycleReport:
+        """A cycle over the SKUs behind these stores' own ids (the items store events named):
+        settle as ever, read just those items on every store, plan them by the same rules
+        (``plan_targeted``), record, push. Requests grow with the items, not the catalogue."""
+        return await self._cycle("targeted", lambda report, delivery: self._run_targeted(report, delivery, ids))
+
     async def _run_cycle(self, dry_run: bool) -> CycleReport:
         if dry_run:
             return await self._dry_run()
-        cycle_id = self.ledger.start_cycle(self.clock.wall())
-        report = CycleReport(cycle_id=cycle_id, dry_run=False)
+        return await self._cycle("full", self._run)
+
+    async def _cycle(self, kind: str, body: Callable[[CycleReport, Delivery], Awaitable[None]]) -> CycleReport:
+        cycle_id = self.ledger.start_cycle(self.clock.wall(), kind)
+        report = CycleReport(cycle_id=cycle_id, dry_run=False, kind=kind)
         delivery = Delivery(self.ledger, self.connectors, self.clock, self.new_key, cycle_id,
                             report.delivery, report.new_conflicts, self.progress)
         with structlog.contextvars.bound_contextvars(cycle_id=cycle_id):
-            log.info("cycle.start", stores=sorted(self.connectors))
+            log.info("cycle.start", kind=kind, stores=sorted(self.connectors))
             try:
-                await self._run(report, delivery)
+                await body(report, delivery)
             except BaseException as exc:
                 self._finish(report, error=f"{type(exc).__name__}: {exc}")
                 raise
@@ -175,6 +189,45 @@ class CycleRunner:
         return report
 
     async def _run(self, report: CycleReport, delivery: Delivery) -> None:
+        settled = await self._settle_all(report, delivery)
+        # Every settled write is in the ledger now, and nothing else changes it before the
+        # record: the snapshot read here is the one the plan is made against, and the pulls
+        # leave out what it already holds exactly (a steady cycle holds one copy, not two).
+        snapshot = self.ledger.load_snapshot()
+        pulls = await asyncio.gather(*(self._pull_after_lag(n, report, snapshot) for n in settled))
+        plan = plan_cycle(snapshot, [p for p in pulls if p is not None], self.policy)
+        entries = self._record(report, snapshot, plan)
+        del snapshot, pulls  # recorded: not held through the pushes
+        await self._push(delivery, entries)
+
+    async def _run_targeted(self, report: CycleReport, delivery: Delivery,
+                            ids: Mapping[StoreName, Collection[str]]) -> None:
+        settled = await self._settle_all(report, delivery)
+        found = skus_by_remote_id(self.ledger.engine, ids)
+        snapshot = load_scoped_snapshot(self.ledger.engine, {sku for f in found.values() for sku in f.values()})
+        reads = await asyncio.gather(*(self._read(n, report, snapshot) for n in settled))
+        plan = plan_targeted(snapshot, [r for r in reads if r is not None], self.policy)
+        await self._push(delivery, self._record(report, snapshot, plan))
+
+    async def _read(self, store: StoreName, report: CycleReport, snapshot: Snapshot) -> TargetedRead | None:
+        """The store's items of a targeted cycle, read after their own apply lag."""
+        ids = remote_ids_of(snapshot, store)
+        with structlog.contextvars.bound_contextvars(store=store):
+            if ids and self.connectors[store].capabilities.apply_lag:
+                await self._wait_for_apply_lag(store, last_applied_for(self.ledger.engine, store,
+                                                                       list(snapshot.store(store))))
+            try:
+                quantities = await self.connectors[store].read(ids) if ids else {}
+            except StoreError as exc:
+                report.failed[store] = exc.reason if exc.status is None else f"{exc.reason} (HTTP {exc.status})"
+                log.error("read.failed", error=str(exc), items=len(ids))
+                return None
+        report.pulled[store] = len(quantities)
+        return TargetedRead(store, quantities)
+
+    async def _settle_all(self, report: CycleReport, delivery: Delivery) -> list[StoreName]:
+        """Skip the stores whose circuit is open; settle the others' unresolved writes.
+        Returns the stores that may be read."""
         health, now = self.ledger.health(), self.clock.wall()
         for store in self.connectors:
             if self.breaker.is_open(health.get(store), now):
@@ -185,12 +238,11 @@ class CycleRunner:
                 log.warning("store.circuit_open", store=store, until=str(h.open_until))
         settled = await asyncio.gather(*(self._settle(n, report, delivery) for n in self.connectors
                                          if n not in self.skipped))
-        # Every settled write is in the ledger now, and nothing else changes it before the
-        # record: the snapshot read here is the one the plan is made against, and the pulls
-        # leave out what it already holds exactly (a steady cycle holds one copy, not two).
-        snapshot = self.ledger.load_snapshot()
-        pulls = await asyncio.gather(*(self._pull_after_lag(n, report, snapshot) for n in settled if n is not None))
-        plan = plan_cycle(snapshot, [p for p in pulls if p is not None], self.policy)
+        return [n for n in settled if n is not None]
+
+    def _record(self, report: CycleReport, snapshot: Snapshot, plan: Plan) -> list[OutboxEntry]:
+        """Record the plan in one transaction, outbox rows and their keys included, before
+        anything is sent."""
         report.plan = plan
         assert report.cycle_id is not None
         entries, new_conflicts = self.ledger.record(
@@ -201,10 +253,13 @@ class CycleRunner:
                         sku=conflict.sku, message=conflict.message)
         log.info("cycle.recorded", journal=len(plan.journal), writes=len(entries),
                  conflicts=len(plan.conflicts), unseeded=len(plan.unseeded))
+        return entries
+
+    @staticmethod
+    async def _push(delivery: Delivery, entries: list[OutboxEntry]) -> None:
         by_store: dict[StoreName, list[OutboxEntry]] = defaultdict(list)
         for entry in entries:
             by_store[entry.store].append(entry)
-        del snapshot, pulls  # recorded: not held through the pushes
         await asyncio.gather(*(delivery.push_store(s, es) for s, es in by_store.items()))
 
     def _finish(self, report: CycleReport, error: str | None = None) -> None:
@@ -259,17 +314,16 @@ class CycleRunner:
 
     async def _pull_after_lag(self, store: StoreName, report: CycleReport, snapshot: Snapshot) -> StorePull | None:
         with structlog.contextvars.bound_contextvars(store=store):
-            await self._wait_for_apply_lag(store)
+            if self.connectors[store].capabilities.apply_lag:
+                await self._wait_for_apply_lag(store, self.ledger.last_applied_at(store))
             return await self._pull(store, report, snapshot, save_catalog=True)
 
-    async def _wait_for_apply_lag(self, store: StoreName) -> None:
+    async def _wait_for_apply_lag(self, store: StoreName, last: datetime | None) -> None:
         """A read inside an asynchronous platform's apply lag may not show syncd's last
-        write yet, and would be taken as a change on the store: wait it out first."""
+        write (``last``: when it was confirmed) yet, and would be taken as a change on the
+        store: wait it out first."""
         lag = self.connectors[store].capabilities.apply_lag
-        if not lag:
-            return
-        last = self.ledger.last_applied_at(store)
-        if last is None:
+        if not lag or last is None:
             return
         wait = (as_utc(last, self.clock.wall()) + lag - self.clock.wall()).total_seconds()
         if wait > 0:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Collection, Mapping
 from datetime import timedelta
 
 import httpx
@@ -10,13 +10,13 @@ from sqlalchemy import Engine
 
 from .config import Settings
 from .connectors import capabilities_of, open_connectors
-from .core import Policy, StorePolicy
+from .core import Policy, StoreName, StorePolicy
 from .cycle import CycleReport, CycleRunner, Progress
 from .http import ApiClient, Clock, RetryPolicy
 from .ledger import Breaker, Ledger, cycle_lock, make_engine, schema_exists, sqlite_path, upgrade
 from .ledger.aliases import load_aliases
 
-__all__ = ["build_policy", "open_ledger", "reconcile_once"]
+__all__ = ["build_policy", "open_ledger", "reconcile_once", "reconcile_targeted"]
 
 
 def build_policy(settings: Settings, imported_aliases: Mapping[str, Mapping[str, str]] | None = None) -> Policy:
@@ -56,11 +56,44 @@ async def reconcile_once(
     progress: Progress | None = None,
 ) -> CycleReport:
     """Run one cycle. A dry run creates and changes nothing, not even the ledger file."""
-    async with open_connectors(settings, clock, transports=transports, retry=retry) as connectors:
-        if dry_run:
+    if dry_run:
+        async with open_connectors(settings, clock, transports=transports, retry=retry) as connectors:
             ledger = _read_only_ledger(settings, engine)
             policy = build_policy(settings, load_aliases(ledger.engine))
             return await CycleRunner(ledger, policy, connectors, clock, progress=progress).run(dry_run=True)
+    return await _locked(settings, clock, lambda runner: runner.run(), transports=transports, retry=retry,
+                         engine=engine, lock_timeout=lock_timeout, progress=progress)
+
+
+async def reconcile_targeted(
+    settings: Settings,
+    clock: Clock,
+    ids: Mapping[StoreName, Collection[str]],
+    *,
+    transports: Mapping[str, httpx.AsyncBaseTransport] | None = None,
+    retry: RetryPolicy | None = None,
+    engine: Engine | None = None,
+    lock_timeout: float | None = None,
+) -> CycleReport:
+    """Run one targeted cycle over the SKUs behind these stores' own ids (store events),
+    under the same lock as full cycles."""
+    return await _locked(settings, clock, lambda runner: runner.run_targeted(ids), transports=transports,
+                         retry=retry, engine=engine, lock_timeout=lock_timeout)
+
+
+async def _locked(
+    settings: Settings,
+    clock: Clock,
+    run: Callable[[CycleRunner], Awaitable[CycleReport]],
+    *,
+    transports: Mapping[str, httpx.AsyncBaseTransport] | None,
+    retry: RetryPolicy | None,
+    engine: Engine | None,
+    lock_timeout: float | None,
+    progress: Progress | None = None,
+) -> CycleReport:
+    """Connectors open, the ledger migrated and locked, the epoch claimed: then ``run``."""
+    async with open_connectors(settings, clock, transports=transports, retry=retry) as connectors:
         engine = engine or make_engine(settings.ledger.url)
         upgrade(engine)
         policy = build_policy(settings, load_aliases(engine))
@@ -69,7 +102,7 @@ async def reconcile_once(
             ledger = Ledger(engine)
             ledger.claim_epoch()
             breaker = Breaker(settings.sync.circuit_failures, timedelta(seconds=settings.sync.circuit_cooldown_seconds))
-            report = await CycleRunner(ledger, policy, connectors, clock, breaker=breaker, progress=progress).run()
+            report = await run(CycleRunner(ledger, policy, connectors, clock, breaker=breaker, progress=progress))
         for name, conn in connectors.items():
             client = getattr(conn, "client", None)
             if isinstance(client, ApiClient):
