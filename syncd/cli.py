@@ -26,7 +26,7 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from . import __version__
-from .config import Settings, load_settings, resolve_token
+from .config import Settings, load_settings, resolve_token, resolve_webhook_secret
 from .cycle import CycleReport, Progress
 from .errors import ConfigError, LedgerError
 from .http import SystemClock
@@ -63,6 +63,8 @@ def _settings(tokens: bool = True) -> Settings:
     try:
         settings = load_settings(_State.config)
         secrets = [resolve_token(s).get_secret_value() for s in settings.enabled_stores] if tokens else []
+        secrets += [w.get_secret_value() for s in settings.enabled_stores
+                    if tokens and (w := resolve_webhook_secret(s)) is not None]
     except ConfigError as exc:
         err.print(f"[bold red]configuration error:[/] {exc}", highlight=False)
         raise typer.Exit(2) from None

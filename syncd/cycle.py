@@ -162,11 +162,14 @@ class CycleRunner:
         with collector_relaxed():
             return await self._run_cycle(dry_run)
 
-    async def run_targeted(self, ids: Mapping[StoreName, Collection[str]]) -> CycleReport:
-        """A cycle over the SKUs behind these stores' own ids (the items store events named):
-        settle as ever, read just those items on every store, plan them by the same rules
+    async def run_targeted(self, ids: Mapping[StoreName, Collection[str]],
+                           refs: Mapping[StoreName, Collection[str]] | None = None) -> CycleReport:
+        """A cycle over the SKUs behind these stores' own ids (the items store events named;
+        ``refs``: what a connector resolves into ids, e.g. a Squarespace order): settle as
+        ever, read just those items on every store, plan them by the same rules
         (``plan_targeted``), record, push. Requests grow with the items, not the catalogue."""
-        return await self._cycle("targeted", lambda report, delivery: self._run_targeted(report, delivery, ids))
+        return await self._cycle("targeted", lambda report, delivery: self._run_targeted(
+            report, delivery, ids, refs or {}))
 
     async def _run_cycle(self, dry_run: bool) -> CycleReport:
         if dry_run:
@@ -200,10 +203,18 @@ class CycleRunner:
         del snapshot, pulls  # recorded: not held through the pushes
         await self._push(delivery, entries)
 
-    async def _run_targeted(self, report: CycleReport, delivery: Delivery,
-                            ids: Mapping[StoreName, Collection[str]]) -> None:
+    async def _run_targeted(self, report: CycleReport, delivery: Delivery, ids: Mapping[StoreName, Collection[str]],
+                            refs: Mapping[StoreName, Collection[str]]) -> None:
         settled = await self._settle_all(report, delivery)
-        found = skus_by_remote_id(self.ledger.engine, ids)
+        wanted = {store: set(found) for store, found in ids.items()}
+        for store, named in refs.items():  # e.g. an order's line items: a store's connector knows how
+            resolve = getattr(self.connectors.get(store), "resolve_event_refs", None)
+            if resolve is not None:
+                try:
+                    wanted.setdefault(store, set()).update(await resolve(sorted(named)))
+                except StoreError as exc:
+                    log.warning("event.refs_unresolved", store=store, refs=len(named), error=str(exc))
+        found = skus_by_remote_id(self.ledger.engine, wanted)
         snapshot = load_scoped_snapshot(self.ledger.engine, {sku for f in found.values() for sku in f.values()})
         reads = await asyncio.gather(*(self._read(n, report, snapshot) for n in settled))
         plan = plan_targeted(snapshot, [r for r in reads if r is not None], self.policy)

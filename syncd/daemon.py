@@ -32,15 +32,16 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
-from .config import Settings
+from .config import Settings, resolve_webhook_secret, split_listen
 from .errors import ConfigError, LockNotHeld
 from .http import Clock, SystemClock
 from .ledger import Ledger, as_utc, make_engine, upgrade
 from .ledger.tables import ConflictRow, CycleRow
 from .metrics import Metrics
-from .service import reconcile_once
+from .service import reconcile_once, reconcile_targeted
 from .statuspage import status_routes
 from .systemd import SystemdNotifier
+from .webhooks import EventBatch, EventMetrics, Inbox, WebhookReceiver, WebhookStore
 
 __all__ = ["Daemon"]
 
@@ -73,6 +74,14 @@ class Daemon:
         self.forced = False
         self.cycle_task: asyncio.Task[None] | None = None
         self.last_status = "starting"
+        # Store events: one cycle at a time in this process (full or targeted), and across
+        # replicas the ledger's lock; events arriving meanwhile wait in the inbox.
+        self.guard = asyncio.Lock()
+        self.webhook_stores = {
+            s.name: WebhookStore(s.platform, secret.get_secret_value(), s.webhook_header)
+            for s in settings.enabled_stores if (secret := resolve_webhook_secret(s)) is not None}
+        self.inbox = Inbox(settings.daemon.event_queue)
+        self.events = EventMetrics(self.metrics.registry, list(self.webhook_stores))
 
     # --- the schedule ---------------------------------------------------------------------
 
@@ -84,6 +93,10 @@ class Daemon:
         return IntervalTrigger(seconds=sync.interval_seconds, jitter=jitter)
 
     async def _job(self) -> None:
+        async with self.guard:
+            await self._full_cycle()
+
+    async def _full_cycle(self) -> None:
         if self.stop.is_set():
             return
         self.cycle_task = asyncio.current_task()
@@ -107,6 +120,51 @@ class Daemon:
                             f"pulled, {report.applied} write(s) applied, {len(report.failed)} failed")
         self.notifier.notify(f"STATUS={self.last_status}")
 
+    # --- store events -----------------------------------------------------------------------
+
+    async def _event_loop(self) -> None:
+        """Events gathered for ``event_debounce_ms`` go into one targeted cycle; events
+        that arrive during a cycle wait for the next one."""
+        debounce = self.settings.sync.event_debounce_ms / 1000
+        while True:
+            await self.inbox.wait()
+            if debounce:
+                await asyncio.sleep(debounce)
+            async with self.guard:
+                if self.stop.is_set():
+                    return
+                batch = self.inbox.take()
+                self.events.depth.set(self.inbox.depth)
+                if not len(batch):
+                    continue
+                task = asyncio.create_task(self._targeted(batch))
+                self.cycle_task = task
+                await asyncio.shield(task)  # a stop lets it finish (the drain waits for it)
+                self.cycle_task = None
+
+    async def _targeted(self, batch: EventBatch) -> None:
+        began = time.monotonic()
+        try:
+            report = await reconcile_targeted(self.settings, self.clock, batch.ids, batch.refs, engine=self.engine,
+                                              transports=self.transports, lock_timeout=5.0)
+        except LockNotHeld:  # another replica is cycling: these events wait for the next try
+            self.inbox.give_back(batch)
+            self.metrics.targeted.labels("skipped_locked").inc()
+            await asyncio.sleep(1.0)
+            return
+        except Exception as exc:  # the full cycle is the safety net for what this missed
+            self.metrics.targeted.labels("error").inc()
+            log.error("cycle.error", kind="targeted", error=f"{type(exc).__name__}: {exc}")
+            return
+        done = time.monotonic()
+        self.metrics.observe(report, done - began, time.time())
+        if report.exit_code == 0:  # every store written or found in step
+            for _, arrived in batch.received:
+                self.events.lag.observe(done - arrived)
+        if report.plan is not None and not report.plan.journal:  # nothing had changed: our own writes' echo
+            for store, _ in batch.received:
+                self.events.events.labels(store, "echo").inc()
+
     def _open_conflicts(self) -> dict[str, int]:
         table = ConflictRow.__table__  # type: ignore[attr-defined]
         with self.engine.connect() as conn:
@@ -127,10 +185,19 @@ class Daemon:
         if token_env and not token:
             raise ConfigError(f"daemon.status_token_env names {token_env}, which is not set")
         page = status_routes(self.engine, [s.name for s in self.settings.stores], self.clock, token)
+        hooks = [] if self._separate_webhooks() else self.webhook_app().routes
         return Starlette(routes=[
             Route("/healthz", self._healthz), Route("/readyz", self._readyz), Route("/metrics", self._metrics),
-            *page,
+            *page, *hooks,
         ])
+
+    def webhook_app(self) -> Starlette:
+        """``POST /webhooks/{store}`` alone (served on ``webhook_listen`` when it is set)."""
+        return Starlette(routes=WebhookReceiver(self.webhook_stores, self.inbox, self.events).routes())
+
+    def _separate_webhooks(self) -> bool:
+        d = self.settings.daemon
+        return d.webhook_listen is not None and split_listen(d.webhook_listen) != split_listen(d.listen)
 
     async def _healthz(self, request: Request) -> Response:
         return PlainTextResponse("ok\n")
@@ -176,14 +243,14 @@ class Daemon:
         upgrade(self.engine)
         loop = asyncio.get_running_loop()
         daemon = self.settings.daemon
-        server = _Server(uvicorn.Config(self.app(), host=daemon.host, port=daemon.port, log_level="warning",
-                                        lifespan="off", access_log=False))
-        http_task = asyncio.create_task(server.serve())
-        while not server.started:
-            if http_task.done():
-                http_task.result()  # raises why it could not start (e.g. the port is taken)
-                raise RuntimeError(f"HTTP endpoint {daemon.listen} did not start")
-            await asyncio.sleep(0.02)
+        servers = [await self._start(self.app(), daemon.listen)]
+        if self._separate_webhooks():
+            assert daemon.webhook_listen is not None
+            try:
+                servers.append(await self._start(self.webhook_app(), daemon.webhook_listen))
+            except BaseException:
+                await self._stop_servers(servers)
+                raise
         scheduler = AsyncIOScheduler(timezone="UTC")
         scheduler.add_listener(self._on_scheduler_event, EVENT_JOB_MISSED | EVENT_JOB_MAX_INSTANCES | EVENT_JOB_ERROR)
         scheduler.add_job(self._job, self._trigger(), id="cycle", max_instances=1, coalesce=True,
@@ -193,6 +260,7 @@ class Daemon:
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, self._on_signal, signum)
         watchdog = asyncio.create_task(self._watchdog())
+        events = asyncio.create_task(self._event_loop())
         self.notifier.notify("READY=1", f"STATUS=serving on {daemon.listen}")
         log.info("daemon.ready", listen=daemon.listen, interval=self.settings.sync.interval_seconds,
                  cron=self.settings.sync.cron)
@@ -204,13 +272,33 @@ class Daemon:
             scheduler.shutdown(wait=False)
         finally:
             watchdog.cancel()
+            events.cancel()
             for signum in (signal.SIGTERM, signal.SIGINT):
                 loop.remove_signal_handler(signum)
-            server.should_exit = True
-            await http_task
+            await self._stop_servers(servers)
             self.engine.dispose()
         log.info("daemon.stopped", forced=self.forced)
         return 1 if self.forced else 0
+
+    @staticmethod
+    async def _start(app: Starlette, listen: str) -> tuple[_Server, asyncio.Task[None]]:
+        host, port = split_listen(listen)
+        server = _Server(uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="off",
+                                        access_log=False))
+        task = asyncio.create_task(server.serve())
+        while not server.started:
+            if task.done():
+                task.result()  # raises why it could not start (e.g. the port is taken)
+                raise RuntimeError(f"HTTP endpoint {listen} did not start")
+            await asyncio.sleep(0.02)
+        return server, task
+
+    @staticmethod
+    async def _stop_servers(servers: list[tuple[_Server, asyncio.Task[None]]]) -> None:
+        for server, _ in servers:
+            server.should_exit = True
+        for _, task in servers:
+            await task
 
     async def _drain(self) -> None:
         task = self.cycle_task

@@ -28,17 +28,24 @@ class Metrics:
         self.last_pull = Gauge("syncd_last_successful_pull_timestamp_seconds", "Last successful pull, by store.",
                                ["store"], registry=r)
         self.last_cycle = Gauge("syncd_last_cycle_timestamp_seconds", "When the last cycle finished.", registry=r)
+        self.targeted = Counter("syncd_targeted_cycles_total", "Targeted cycles (store events) by outcome.",
+                                ["outcome"], registry=r)
         self.scheduler = Counter("syncd_scheduler_events_total", "Scheduler events (missed, skipped, error).",
                                  ["event"], registry=r)
 
     def observe(self, report: CycleReport, seconds: float, now: float) -> None:
         outcome = "ok" if report.exit_code == 0 else "failed"
-        self.cycles.labels(outcome).inc()
-        self.duration.observe(seconds)
-        self.last_cycle.set(now)
+        full = report.kind == "full"
+        if full:
+            self.cycles.labels(outcome).inc()
+            self.duration.observe(seconds)
+            self.last_cycle.set(now)
+        else:
+            self.targeted.labels(outcome).inc()
         for store, n in report.pulled.items():
             self.items.labels(store).inc(n)
-            self.last_pull.labels(store).set(now)
+            if full:  # a targeted read is not a pull of the whole store
+                self.last_pull.labels(store).set(now)
         for store, tally in report.delivery.by_store.items():
             for result, n in tally.items():
                 self.writes.labels(store, result).inc(n)

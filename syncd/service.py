@@ -69,6 +69,7 @@ async def reconcile_targeted(
     settings: Settings,
     clock: Clock,
     ids: Mapping[StoreName, Collection[str]],
+    refs: Mapping[StoreName, Collection[str]] | None = None,
     *,
     transports: Mapping[str, httpx.AsyncBaseTransport] | None = None,
     retry: RetryPolicy | None = None,
@@ -77,7 +78,7 @@ async def reconcile_targeted(
 ) -> CycleReport:
     """Run one targeted cycle over the SKUs behind these stores' own ids (store events),
     under the same lock as full cycles."""
-    return await _locked(settings, clock, lambda runner: runner.run_targeted(ids), transports=transports,
+    return await _locked(settings, clock, lambda runner: runner.run_targeted(ids, refs), transports=transports,
                          retry=retry, engine=engine, lock_timeout=lock_timeout)
 
 

@@ -25,18 +25,18 @@ Offer = Literal["queued", "duplicate", "full"]
 @dataclass
 class EventBatch:
     """What one targeted cycle takes: per store the item ids and references to re-read,
-    when each event arrived (monotonic seconds), and the events' topics."""
+    and each event's store and arrival (monotonic seconds)."""
 
     ids: dict[str, set[str]] = field(default_factory=dict)
     refs: dict[str, set[str]] = field(default_factory=dict)
-    received: list[float] = field(default_factory=list)
+    received: list[tuple[str, float]] = field(default_factory=list)
 
     def add(self, event: Event, at: float) -> None:
         if event.ids:
             self.ids.setdefault(event.store, set()).update(event.ids)
         if event.refs:
             self.refs.setdefault(event.store, set()).update(event.refs)
-        self.received.append(at)
+        self.received.append((event.store, at))
 
     def merge(self, other: EventBatch) -> None:
         for store, ids in other.ids.items():
