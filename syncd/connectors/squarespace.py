@@ -26,6 +26,7 @@ __all__ = ["CAPABILITIES", "DEFAULT_BASE_URL", "SquarespaceConnector", "classify
 
 DEFAULT_BASE_URL = "https://api.squarespace.com"
 INVENTORY = "/1.0/commerce/inventory"
+ORDERS = "/1.0/commerce/orders"
 ADJUSTMENTS = "/1.0/commerce/inventory/adjustments"
 USER_AGENT = f"syncd/{__version__} (multi-store inventory sync)"
 INT32_MAX = 2_147_483_647
@@ -175,6 +176,24 @@ class SquarespaceConnector:
             else:
                 found.update(items)
         return found
+
+    async def resolve_event_refs(self, order_ids: Sequence[str]) -> list[str]:
+        """Squarespace sends no inventory events, only ``order.create`` / ``order.update``
+        naming an order: its line items' variants are the items to re-read
+        (``GET /1.0/commerce/orders/{id}``; an order it no longer knows names nothing)."""
+        variants: list[str] = []
+        for order_id in dict.fromkeys(order_ids):
+            request = self.client.http.build_request("GET", f"{ORDERS}/{order_id}", headers=self._headers)
+            response = await self.client.send(request, expect=(404,))
+            if response.status_code == 404:
+                continue
+            body = self.client.json(response)
+            lines = body.get("lineItems") if isinstance(body, dict) else None
+            if not isinstance(lines, list):
+                raise self._bad("order answer lacks 'lineItems'")
+            variants += [line["variantId"] for line in lines
+                         if isinstance(line, dict) and isinstance(line.get("variantId"), str)]
+        return variants
 
     async def _retrieve(self, ids: list[str]) -> dict[str, Quantity] | None:
         request = self.client.http.build_request("GET", f"{INVENTORY}/{','.join(ids)}", headers=self._headers)

@@ -108,7 +108,10 @@ class SquarespaceSimulator:
         self.requests: Counter[str] = Counter()
         self.merchant_changes: Counter[str] = Counter()  # variant → Σ sales/restocks
         self.before_write: list[Callable[[SquarespaceSimulator], None]] = []
+        self.orders: dict[str, dict[str, Any]] = {}  # what sell() placed, as the Orders API shows it
+        self.on_order: list[Callable[[str], None]] = []  # order id → e.g. an order.create webhook
         routes = [
+            Route("/1.0/commerce/orders/{id}", self._order, methods=["GET"]),
             Route("/1.0/commerce/inventory", self._list, methods=["GET"]),
             Route("/1.0/commerce/inventory/adjustments", self._adjust, methods=["POST"]),
             Route("/1.0/commerce/inventory/{ids}", self._retrieve, methods=["GET"]),
@@ -127,6 +130,13 @@ class SquarespaceSimulator:
         sold = 0 if v.unlimited else min(units, v.quantity)
         v.quantity -= sold
         self.merchant_changes[v.variant_id] -= sold
+        if sold or v.unlimited:
+            order_id = secrets.token_hex(12)
+            self.orders[order_id] = {"id": order_id, "orderNumber": str(len(self.orders) + 1),
+                                     "lineItems": [{"id": secrets.token_hex(12), "variantId": v.variant_id,
+                                                    "sku": v.sku, "quantity": units}]}
+            for hook in self.on_order:
+                hook(order_id)
         return sold
 
     def restock(self, sku: str, units: int) -> None:
@@ -161,6 +171,15 @@ class SquarespaceSimulator:
             return False
         self._bucket -= 1
         return True
+
+    async def _order(self, request: Request) -> Response:
+        """``GET /1.0/commerce/orders/{id}``: the order with its line items (variantId, sku, quantity)."""
+        if (refused := self._gate(request)) is not None:
+            return refused
+        order = self.orders.get(request.path_params["id"])
+        if order is None:
+            return _error(404, None, "Order not found.")
+        return JSONResponse(order)
 
     async def _list(self, request: Request) -> Response:
         if (refused := self._gate(request)) is not None:

@@ -185,3 +185,18 @@ async def test_the_apply_lag_is_waited_only_for_items_written_within_it(engine, 
                              engine=engine, transports=pool.transports())
     assert clock.monotonic() - began >= 9  # SKU00000 was: its write is waited out
     assert set(pool.quantities("SKU00000").values()) == {18}
+
+
+async def test_a_squarespace_order_event_is_resolved_into_its_line_items(engine, clock, monkeypatch):
+    """Squarespace has no inventory topic: order.create names an order, whose line items'
+    variants are re-read; an order it no longer knows names nothing."""
+    pool = make_pool(3, monkeypatch, clock)
+    settings = pool.settings(url(engine))
+    await reconcile_once(settings, clock, retry=RETRY, engine=engine, transports=pool.transports())
+    orders: list[str] = []
+    pool["sq"].on_order.append(orders.append)
+    pool["sq"].sell("SKU00002", 4)
+    report = await reconcile_targeted(settings, clock, {}, {"sq": [*orders, "gone-order"]}, retry=RETRY,
+                                      engine=engine, transports=pool.transports())
+    assert report.exit_code == 0
+    assert set(pool.quantities("SKU00002").values()) == {16}
