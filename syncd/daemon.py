@@ -134,7 +134,7 @@ class Daemon:
                 if self.stop.is_set():
                     return
                 batch = self.inbox.take()
-                self.events.depth.set(self.inbox.depth)
+                self.events.set_depth(self.inbox.depth)
                 if not len(batch):
                     continue
                 task = asyncio.create_task(self._targeted(batch))
@@ -160,10 +160,10 @@ class Daemon:
         self.metrics.observe(report, done - began, time.time())
         if report.exit_code == 0:  # every store written or found in step
             for _, arrived in batch.received:
-                self.events.lag.observe(done - arrived)
+                self.events.synced(done - arrived)
         if report.plan is not None and not report.plan.journal:  # nothing had changed: our own writes' echo
             for store, _ in batch.received:
-                self.events.events.labels(store, "echo").inc()
+                self.events.count(store, "echo")
 
     def _open_conflicts(self) -> dict[str, int]:
         table = ConflictRow.__table__  # type: ignore[attr-defined]
@@ -184,7 +184,8 @@ class Daemon:
         token = os.environ.get(token_env, "").strip() if token_env else None
         if token_env and not token:
             raise ConfigError(f"daemon.status_token_env names {token_env}, which is not set")
-        page = status_routes(self.engine, [s.name for s in self.settings.stores], self.clock, token)
+        page = status_routes(self.engine, [s.name for s in self.settings.stores], self.clock, token,
+                             events=self.events.summary if self.webhook_stores else None)
         hooks = [] if self._separate_webhooks() else self.webhook_app().routes
         return Starlette(routes=[
             Route("/healthz", self._healthz), Route("/readyz", self._readyz), Route("/metrics", self._metrics),

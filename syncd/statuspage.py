@@ -28,8 +28,10 @@ STYLE = """body{font-family:system-ui,sans-serif;margin:2em;color:#222}table{bor
 td,th{border:1px solid #ccc;padding:.3em .6em;text-align:left}th{background:#f3f3f3}.bad{color:#a00}.ok{color:#070}"""
 
 
-def status_routes(engine: Engine, stores: list[str], clock: Clock, token: str | None) -> list[Route]:
-    """Routes for the status page; every one answers 401 without the token when one is set."""
+def status_routes(engine: Engine, stores: list[str], clock: Clock, token: str | None,
+                  events: Callable[[], dict[str, Any]] | None = None) -> list[Route]:
+    """Routes for the status page; every one answers 401 without the token when one is set.
+    ``events``: the daemon's store-event summary, shown when some store sends events."""
 
     def guarded(render: Callable[[Request], str]) -> Callable[[Request], Any]:
         async def endpoint(request: Request) -> Response:
@@ -44,7 +46,8 @@ def status_routes(engine: Engine, stores: list[str], clock: Clock, token: str | 
 
     def overview(request: Request) -> str:
         status = store_status(engine, stores, clock.wall())
-        return _page("syncd status", _stores(status) + _cycles(engine) + _conflicts(engine) + _changes(engine))
+        sections = _stores(status) + (_events(events()) if events else "")
+        return _page("syncd status", sections + _cycles(engine) + _conflicts(engine) + _changes(engine))
 
     def sku(request: Request) -> str:
         name = request.path_params["sku"]
@@ -79,13 +82,24 @@ def _stores(status: dict[str, Any]) -> str:
                                        "health"], rows)
 
 
+def _events(summary: dict[str, Any]) -> str:
+    lag = ("no event synced yet" if summary["lag_p50"] is None else
+           f"event to every store in step: p50 {summary['lag_p50']} s, p95 {summary['lag_p95']} s "
+           f"(last {summary['lag_samples']} events)")
+    rows = [[escape(store), *(str(n) for n in counts.values())] for store, counts in summary["stores"].items()]
+    outcomes = list(next(iter(summary["stores"].values()), {}))
+    return (f"<h2>Store events</h2><p>{escape(lag)}; {summary['queue']} waiting</p>"
+            + _table(["store", *outcomes], rows))
+
+
 def _cycles(engine: Engine) -> str:
     table = CycleRow.__table__  # type: ignore[attr-defined]
     with engine.connect() as conn:
         recent = conn.execute(select(table).order_by(table.c.id.desc()).limit(10)).mappings().all()
-    rows = [[str(c["id"]), escape(str(c["started_at"])), escape(c["outcome"]), str(c["stores_pulled"]),
-             str(c["journal_rows"]), str(c["writes_applied"]), str(c["conflicts"])] for c in recent]
-    return "<h2>Last cycles</h2>" + _table(["cycle", "started", "outcome", "stores pulled", "changes",
+    rows = [[str(c["id"]), escape(c["kind"]), escape(str(c["started_at"])), escape(c["outcome"]),
+             str(c["stores_pulled"]), str(c["journal_rows"]), str(c["writes_applied"]), str(c["conflicts"])]
+            for c in recent]
+    return "<h2>Last cycles</h2>" + _table(["cycle", "kind", "started", "outcome", "stores pulled", "changes",
                                             "writes applied", "new conflicts"], rows)
 
 

@@ -102,7 +102,18 @@ async def test_a_store_event_carries_a_sale_to_every_store_in_seconds(tmp_path, 
             assert metric(metrics, "syncd_cycles_total", outcome="ok") == 1  # the full cycle ran once
             assert set(pool.quantities("OIL").values()) == {7}
             assert SECRETS["sh"] not in metrics
+            page = (await http.get(f"http://127.0.0.1:{port}/status")).text
+            assert "Store events" in page and "event to every store in step: p50" in page
+            assert "<td>targeted</td>" in page
     finally:
         daemon.stop.set()
         assert await asyncio.wait_for(task, 30) == 0
         engine.dispose()
+
+
+def test_the_status_page_shows_the_event_lag_and_counts():
+    from syncd.statuspage import _events
+
+    html = _events({"stores": {"sh": {"received": 3, "echo": 1}}, "queue": 2, "lag_p50": 0.4, "lag_p95": 1.2,
+                    "lag_samples": 3})
+    assert "p50 0.4 s, p95 1.2 s" in html and "2 waiting" in html and "<td>sh</td><td>3</td><td>1</td>" in html

@@ -9,8 +9,10 @@ anything else is 200, duplicates included (the store must stop retrying them).
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import structlog
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
@@ -50,12 +52,37 @@ class EventMetrics:
         self.events = Counter("syncd_events_total", "Store events by store and outcome.", ["store", "outcome"],
                               registry=registry)
         self.depth = Gauge("syncd_event_queue_depth", "Events waiting for a targeted cycle.", registry=registry)
+        self.queue = 0
         self.lag = Histogram("syncd_event_to_sync_seconds",
                              "From an event's arrival to every store written or found in step.", registry=registry,
                              buckets=(0.25, 0.5, 1, 2, 3, 5, 10, 30, 60, 300))
+        self.counts = {store: dict.fromkeys(OUTCOMES, 0) for store in stores}  # the status page's copy
+        self.recent: deque[float] = deque(maxlen=1000)  # the last event-to-sync times, likewise
         for store in stores:
             for outcome in OUTCOMES:
                 self.events.labels(store, outcome)
+
+    def count(self, store: str, outcome: str, n: int = 1) -> None:
+        self.events.labels(store, outcome).inc(n)
+        self.counts[store][outcome] += n
+
+    def set_depth(self, depth: int) -> None:
+        self.depth.set(depth)
+        self.queue = depth
+
+    def synced(self, seconds: float) -> None:
+        self.lag.observe(seconds)
+        self.recent.append(seconds)
+
+    def summary(self) -> dict[str, Any]:
+        """For the status page: events by store and outcome, queue depth, recent lags."""
+        lags = sorted(self.recent)
+
+        def pct(q: float) -> float | None:
+            return round(lags[min(len(lags) - 1, int(q * len(lags)))], 3) if lags else None
+
+        return {"stores": {store: dict(c) for store, c in self.counts.items()}, "queue": self.queue,
+                "lag_p50": pct(0.5), "lag_p95": pct(0.95), "lag_samples": len(lags)}
 
 
 class WebhookReceiver:
@@ -80,31 +107,31 @@ class WebhookReceiver:
         body = await request.body()
         if len(body) > MAX_BODY:
             return JSONResponse({"error": "body too large"}, 413)
-        count = self.metrics.events.labels
+        count = self.metrics.count
         try:
             claims = verify(store.platform, body, request.headers, store.secret, header=store.header)
         except Invalid as exc:
-            count(name, "invalid").inc()
+            count(name, "invalid")
             log.warning("event.invalid", store=name, reason=str(exc), bytes=len(body))
             return JSONResponse({"error": "signature does not verify"}, 401)
         try:
             event = parse_event(store.platform, name, body, request.headers, claims)
         except Malformed as exc:
-            count(name, "malformed").inc()
+            count(name, "malformed")
             log.warning("event.malformed", store=name, reason=str(exc), bytes=len(body))
             return JSONResponse({"error": str(exc)}, 400)
         outcome = self.inbox.offer(event)
-        self.metrics.depth.set(self.inbox.depth)
+        self.metrics.set_depth(self.inbox.depth)
         if outcome == "full":
-            count(name, "rejected_full").inc()
+            count(name, "rejected_full")
             log.warning("event.queue_full", store=name, depth=self.inbox.depth)
             return JSONResponse({"error": "busy"}, 503, headers={"Retry-After": str(self.retry_after)})
         if outcome == "duplicate":
-            count(name, "duplicate").inc()
+            count(name, "duplicate")
         elif not (event.ids or event.refs):
-            count(name, "ignored").inc()
+            count(name, "ignored")
             log.info("event.ignored", store=name, topic=event.topic)
         else:
-            count(name, "received").inc()
+            count(name, "received")
             log.info("event.queued", store=name, topic=event.topic, items=len(event.ids), refs=len(event.refs))
         return JSONResponse({"ok": True, "outcome": outcome})
