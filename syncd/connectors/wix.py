@@ -14,7 +14,9 @@ the question. The two code paths live in ``wix_v1`` and ``wix_v3``:
   re-planned next cycle), the other rows apply. Not resent after an unknown outcome.
 
 Both: 200 requests a minute per site (paced at 190), ``Authorization: <token>`` and
-``wix-site-id``.
+``wix-site-id``; counts and targets within Wix's 99,999 (a target above it is refused
+before sending, never clamped). ``check()`` lives in ``wix_check``. The wire contract is
+pinned by the SDK typings vendored in ``tests/data/wix``.
 """
 
 from __future__ import annotations
@@ -29,13 +31,16 @@ from .. import __version__
 from ..core import Adjustment, CatalogEntry, Quantity, WriteMode, WriteStrategy
 from ..errors import BadStoreData, PermanentStoreError, StoreError
 from ..http import ApiClient
-from .base import Capabilities, Page, WriteResult
+from .base import Capabilities, Check, Page, Rejected, WriteResult
 
 __all__ = ["DEFAULT_BASE_URL", "WixConnector", "WixSite", "capabilities", "classify"]
 
 DEFAULT_BASE_URL = "https://www.wixapis.com"
 REQUESTS_PER_MINUTE = 200  # per app instance, counted over a minute (paced by a sliding window)
 VERSIONS = {"V1_CATALOG": "v1", "V3_CATALOG": "v3"}
+# The largest count either catalog holds: V3 InventoryItem.quantity is -99,999..99,999, V1's
+# variant stock @max 99999 (@wix/auto_sdk_stores_products); see tests/data/wix.
+QUANTITY_LIMIT = 99_999
 
 
 def capabilities(catalog: str = "auto", write_mode: str | None = None) -> Capabilities:
@@ -140,6 +145,20 @@ class WixConnector:
 
     async def read(self, remote_ids: Sequence[str]) -> dict[str, Quantity]:
         return await (await self.path()).read(remote_ids)
+
+    async def check(self) -> list[Check]:
+        """Read-only checks for ``syncd check`` (see ``wix_check``)."""
+        from . import wix_check
+
+        return await wix_check.run(self)
+
+
+def above_cap(target: int) -> Rejected:
+    """A target Wix cannot hold is not sent (Wix would refuse the request as invalid) and not
+    clamped (a clamped write confirmed as the target would book the difference as a sale on
+    the next pull): it is refused here, logged as a conflict, and planned again next cycle."""
+    return Rejected("QUANTITY_ABOVE_WIX_LIMIT", f"target {target:,} is outside Wix's 0 to {QUANTITY_LIMIT:,}; "
+                    "a buffer on this store can keep its target within that")
 
 
 def whole(value: Any) -> TypeGuard[int]:

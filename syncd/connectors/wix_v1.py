@@ -11,14 +11,15 @@ from typing import Any
 from ..core import Adjustment, CatalogEntry, ConflictKind, ItemIssue, Observation, Quantity
 from ..errors import PermanentStoreError, StoreError, TransientStoreError
 from .base import Applied, Deferred, Page, Rejected, UnknownOutcome, WriteResult
-from .wix import WixSite, whole
+from .wix import QUANTITY_LIMIT, WixSite, above_cap, whole
 
 __all__ = ["CatalogV1"]
 
 QUERY = "/stores-reader/v2/inventoryItems/query"
 PRODUCTS = "/stores-reader/v1/products/query"
 PAGE = 100
-LIMIT = 99_999_999
+LIMIT = QUANTITY_LIMIT
+FLOOR = -LIMIT  # a preorder decrement may drive a variant below 0 (DecrementData.preorderRequest); no @min
 ITEM_REFUSALS = {"INSUFFICIENT_INVENTORY", "TRACK_QUANTITY_DISABLED", "NOT_FOUND"}
 
 
@@ -77,7 +78,7 @@ class CatalogV1:
             chunk = product_ids[i : i + PAGE]
             body = await self.site.call("POST", PRODUCTS, {"query": {
                 "filter": json.dumps({"id": {"$hasSome": chunk}}), "paging": {"limit": PAGE, "offset": 0}},
-                "includeVariants": True})
+                "includeVariants": True, "includeHiddenProducts": True})  # else hidden / draft products are left out
             products = body.get("products") if isinstance(body, dict) else None
             if not isinstance(products, list):
                 raise self.site.bad("products answer lacks 'products'")
@@ -104,9 +105,9 @@ class CatalogV1:
                 issues.append(ItemIssue(self.site.name, ref, None, ConflictKind.UNMAPPED, "variant has no SKU"))
             elif not tracked:
                 observations.append(Observation(self.site.name, sku, ref, None))
-            elif not whole(qty) or not 0 <= qty <= LIMIT:
+            elif not whole(qty) or not FLOOR <= qty <= LIMIT:
                 issues.append(ItemIssue(self.site.name, ref, sku, ConflictKind.BAD_DATA,
-                                        f"quantity {qty!r} is not a whole number from 0 to {LIMIT:,}"))
+                                        f"quantity {qty!r} is not a whole number from {FLOOR:,} to {LIMIT:,}"))
             else:
                 observations.append(Observation(self.site.name, sku, ref, qty))
         return Page(tuple(observations), tuple(issues), tuple(learned))
@@ -139,12 +140,17 @@ class CatalogV1:
         results: dict[int, WriteResult] = {}
         by_product: dict[str, list[int]] = defaultdict(list)
         for i, a in enumerate(batch):
-            if fresh.get(a.remote_id, -1) != a.before:
+            if not 0 <= a.target <= LIMIT:
+                results[i] = above_cap(a.target)
+            elif a.remote_id not in fresh or fresh[a.remote_id] != a.before:
                 results[i] = Deferred(fresh.get(a.remote_id))
             else:
                 by_product[a.remote_id.split("/")[0]].append(i)
         for product, rows in by_product.items():
-            body = {"inventoryItem": {"variants": [{"variantId": batch[i].remote_id.split("/", 1)[1],
+            # trackQuantity on every call: omitted, Wix takes it as false and switches quantity
+            # tracking off for ALL the product's variants (UpdateInventoryVariants typings).
+            body = {"inventoryItem": {"trackQuantity": True,
+                                      "variants": [{"variantId": batch[i].remote_id.split("/", 1)[1],
                                                     "quantity": batch[i].target} for i in rows]}}
             outcome = await self._send("PATCH", f"/stores/v2/inventoryItems/product/{product}", body)
             results.update({i: outcome for i in rows})
@@ -152,9 +158,10 @@ class CatalogV1:
 
     async def _relative(self, batch: Sequence[Adjustment]) -> list[WriteResult]:
         """``increment`` for the rises, ``decrement`` for the falls: two all-or-nothing requests."""
-        results: dict[int, WriteResult] = {}
+        results: dict[int, WriteResult] = {i: above_cap(a.target) for i, a in enumerate(batch)
+                                           if not 0 <= a.target <= LIMIT}
         for path, sign, field in (("increment", 1, "incrementBy"), ("decrement", -1, "decrementBy")):
-            rows = [i for i, a in enumerate(batch) if a.delta * sign > 0]
+            rows = [i for i, a in enumerate(batch) if a.delta * sign > 0 and i not in results]
             if not rows:
                 continue
             key = f"{path}Data"

@@ -8,9 +8,16 @@ validationError}}``.
 
 V3 (this module): inventory items per variant × location with a ``revision`` bumped on
 every write; ``POST /stores/v3/inventory-items/query`` with cursor paging (``limit`` ≤
-1,000; a follow-up sends only ``cursorPaging``); ``POST /stores/v3/bulk/inventory-items/
-update`` (≤ 1,000 rows, per-row results, a stale revision fails only its row). V1 lives in
-``wix_v1_sim``.
+1,000; a follow-up sends only ``cursorPaging``; the answer's ``pagingMetadata`` is
+``{count, cursors}`` with no ``hasNext``, and an empty answer leaves ``inventoryItems``
+out, its typings giving it ``@minSize 1``); ``POST /stores/v3/bulk/inventory-items/update``
+(≤ 1,000 rows, per-row results; quantities outside -99,999..99,999 refuse the request;
+a stale revision fails only its row, with ``stale_code``: the typings name no code for it,
+so the default is deliberately not the third-party-observed ``INVALID_REVISION``). Paid
+orders (``paid_order``) decrement past 0, as Wix documents. V1 lives in ``wix_v1_sim``.
+
+Scopes: ``missing_scopes`` names permission scopes the token lacks; an endpoint needing one
+answers 403 ``PERMISSION_DENIED`` (to inject failures for ``check()``).
 """
 
 from __future__ import annotations
@@ -38,6 +45,9 @@ __all__ = ["WixItem", "WixSimulator", "app_error", "validation_error"]
 ZERO = "00000000-0000-0000-0000-000000000000"
 V3_PAGE_MAX = 1000
 V3_BULK_MAX = 1000
+QUANTITY_MAX = 99_999  # InventoryItem.quantity @min -99999 @max 99999 (V1 variant stock: @max 99999)
+V3_READ = "SCOPE.STORES.INVENTORY_ITEM_READ"
+V3_WRITE = "SCOPE.STORES.INVENTORY_ITEM_WRITE"
 
 
 @dataclass
@@ -55,6 +65,7 @@ class WixItem:
     inventory_id: str = field(default_factory=lambda: str(uuid.uuid4()))  # V1: one per product
     revision: int = 1
     numeric_id: int = 0
+    hidden: bool = False  # V1: a hidden / draft product (the products query leaves it out unless asked)
 
 
 def app_error(status: int, code: str, message: str) -> JSONResponse:
@@ -72,8 +83,12 @@ class WixSimulator:
 
     def __init__(self, items: Iterable[WixItem] = (), *, catalog: str = "V3_CATALOG", token: str = "wix-test",
                  site_id: str = "site-1", clock: Clock | None = None, rate_limit_per_minute: int | None = 200,
-                 default_location: str = "d85fbb4d-e415-49b1-98bc-9d22ec338cb1") -> None:
+                 default_location: str = "d85fbb4d-e415-49b1-98bc-9d22ec338cb1",
+                 stale_code: str = "REVISION_MISMATCH", missing_scopes: Iterable[str] = ()) -> None:
         self.catalog = catalog
+        self.stale_code = stale_code
+        self.missing_scopes = set(missing_scopes)
+        self.row_errors: dict[str, str] = {}  # item id → a code its bulk-update row fails with (item unchanged)
         self.token = token
         self.site_id = site_id
         self.clock = clock or SystemClock()
@@ -114,6 +129,17 @@ class WixSimulator:
         i.revision += 1
         return sold
 
+    def paid_order(self, sku: str, units: int = 1) -> None:
+        """A paid order: V3 decrements it whole, past 0 (Wix: "quantity can be negative when
+        inventory is decremented for an order that has already been paid"), down to -99,999;
+        V1 (no preorder here) stops at 0."""
+        i = self.item(sku)
+        if not i.tracked:
+            return
+        floor = -QUANTITY_MAX if self.catalog == "V3_CATALOG" else 0
+        i.quantity = max(floor, i.quantity - units)
+        i.revision += 1
+
     def restock(self, sku: str, units: int) -> None:
         i = self.item(sku)
         i.quantity += units
@@ -121,8 +147,8 @@ class WixSimulator:
 
     # --- plumbing -------------------------------------------------------------------------
 
-    async def gate(self, request: Request, catalog: str | None) -> Response | None:
-        """Auth, site, rate limit, and the catalog this endpoint belongs to."""
+    async def gate(self, request: Request, catalog: str | None, scope: str | None = None) -> Response | None:
+        """Auth, site, rate limit, the scope the endpoint needs, and the catalog it belongs to."""
         self.requests[f"{request.method} {request.url.path}"] += 1
         auth = request.headers.get("authorization", "")
         if auth not in (self.token, f"Bearer {self.token}"):
@@ -137,6 +163,8 @@ class WixSimulator:
                 self.throttled += 1
                 return app_error(429, "RESOURCE_EXHAUSTED", "Too many requests")
             self._window.append(now)
+        if scope is not None and scope in self.missing_scopes:
+            return app_error(403, "PERMISSION_DENIED", f"the token lacks the permission scope {scope}")
         if catalog is not None and catalog != self.catalog:
             return app_error(428, "CATALOG_VERSION_MISMATCH",
                              f"This site runs {self.catalog}; this endpoint belongs to {catalog}")
@@ -164,11 +192,11 @@ class WixSimulator:
                 "productId": i.product_id, **tracking, "trackQuantity": i.tracked, "availabilityStatus": status,
                 "preorderInfo": {"enabled": False, "message": None, "limit": None, "counter": None,
                                  "quantity": None},
-                "product": {"name": i.sku or "", "directCategoryIds": [], "variantName": "",
+                "product": {"name": i.sku or "", "directCategoryIds": [], "variantName": None,
                             "variantSku": i.sku, "variantVisible": True}}
 
     async def _v3_query(self, request: Request) -> Response:
-        if (refused := await self.gate(request, "V3_CATALOG")) is not None:
+        if (refused := await self.gate(request, "V3_CATALOG", V3_READ)) is not None:
             return refused
         body = await self.body(request)
         if isinstance(body, Response):
@@ -196,12 +224,12 @@ class WixSimulator:
         rows = sorted((i for i in self.items.values() if matches(i) and i.id > after), key=lambda i: i.id)
         page, more = rows[:limit], len(rows) > limit
         nxt = _encode({"filter": flt, "after": page[-1].id}) if more else None
-        return JSONResponse({"inventoryItems": [self.view_v3(i) for i in page],
-                             "pagingMetadata": {"count": len(page), "cursors": {"next": nxt, "prev": None},
-                                                "hasNext": more}})
+        answer: dict[str, Any] = {"inventoryItems": [self.view_v3(i) for i in page]} if page else {}
+        answer["pagingMetadata"] = {"count": len(page), "cursors": {"next": nxt, "prev": None}}  # no hasNext
+        return JSONResponse(answer)
 
     async def _v3_bulk_update(self, request: Request) -> Response:
-        if (refused := await self.gate(request, "V3_CATALOG")) is not None:
+        if (refused := await self.gate(request, "V3_CATALOG", V3_WRITE)) is not None:
             return refused
         body = await self.body(request)
         if isinstance(body, Response):
@@ -209,6 +237,12 @@ class WixSimulator:
         rows = body.get("inventoryItems")
         if not isinstance(rows, list) or not 1 <= len(rows) <= V3_BULK_MAX:
             return validation_error("inventoryItems", f"1 to {V3_BULK_MAX} items")
+        for n, row in enumerate(rows):
+            fields = row.get("inventoryItem") if isinstance(row, dict) else None
+            q = fields.get("quantity") if isinstance(fields, dict) else None
+            if q is not None and (isinstance(q, bool) or not isinstance(q, int) or abs(q) > QUANTITY_MAX):
+                return validation_error(f"inventoryItems[{n}].inventoryItem.quantity",
+                                        f"quantity must be a whole number from {-QUANTITY_MAX} to {QUANTITY_MAX}")
         for hook in list(self.before_write):
             hook(self)
         results = [self._v3_update_row(n, row, bool(body.get("returnEntity"))) for n, row in enumerate(rows)]
@@ -227,14 +261,19 @@ class WixSimulator:
         item = self.items.get(fields["id"])
         if item is None:
             return fail("NOT_FOUND", "Inventory item not found", fields["id"])
+        if item.id in self.row_errors:
+            return fail(self.row_errors[item.id], "refused by the simulator's row_errors knob", item.id)
+        if fields.get("revision") is None:
+            return fail("INVALID_ARGUMENT", "inventoryItem.revision is required", item.id)
         if str(fields.get("revision")) != str(item.revision):
-            return fail("INVALID_REVISION", "Outdated revision: the item changed since it was read", item.id)
+            return fail(self.stale_code, "the item changed since this revision was read", item.id)
         quantity, in_stock = fields.get("quantity"), fields.get("inStock")
         if quantity is not None and in_stock is not None:
             return fail("INVALID_ARGUMENT", "quantity and inStock are exclusive", item.id)
         if quantity is not None:
-            if isinstance(quantity, bool) or not isinstance(quantity, int) or abs(quantity) > 99_999_999:
-                return fail("INVALID_ARGUMENT", "quantity must be a whole number", item.id)
+            if quantity < 0 and quantity < item.quantity:
+                return fail("REQUESTED_QUANTITY_MUST_BE_NON_NEGATIVE_DECREASING",
+                            "a negative quantity may not be lower than the current one", item.id)
             item.quantity, item.tracked = quantity, True
         elif isinstance(in_stock, bool):
             item.in_stock, item.tracked = in_stock, False

@@ -6,6 +6,12 @@ offset, refuses offsets past 10,000 (the crawl past it filters ``numericId > las
 takes ``filter`` and ``sort`` as JSON *strings*; writes answer ``{}``: ``PATCH
 /stores/v2/inventoryItems/product/{id}`` (absolute, one product) and ``POST
 /stores/v2/inventoryItems/increment`` / ``decrement`` (1..300 rows, all or nothing).
+
+As the typings say (tests/data/wix): a ``PATCH`` without ``trackQuantity`` takes it as
+false and switches quantity tracking off for ALL the product's variants; the products
+query leaves hidden products out unless ``includeHiddenProducts`` is true (which needs the
+manage-products scope); a variant holds at most 99,999 (increments past it are refused:
+the V1 typings name no code, ``MAX_QUANTITY_LIMIT_REACHED`` is V3's — the harsher reading).
 """
 
 from __future__ import annotations
@@ -26,6 +32,9 @@ __all__ = ["routes"]
 PAGE_MAX = 100
 OFFSET_MAX = 10_000
 BATCH_MAX = 300
+QUANTITY_MAX = 99_999
+READ = "SCOPE.DC-STORES.READ-PRODUCTS"
+MANAGE = "SCOPE.DC-STORES.MANAGE-PRODUCTS"
 
 
 def routes(sim: WixSimulator) -> list[Route]:
@@ -58,12 +67,12 @@ class _V1:
                 "variants": [{"variantId": v.variant_id, "inStock": v.in_stock if not v.tracked else v.quantity > 0,
                               "quantity": v.quantity, "availableForPreorder": False} for v in variants],
                 "lastUpdated": "2026-01-01T00:00:00.000Z", "numericId": str(min(v.numeric_id for v in variants)),
-                "preorderInfo": {"enabled": False, "message": ""}}
+                "preorderInfo": {"enabled": False, "message": None}}
 
     async def _start(self, request: Request) -> dict[str, Any] | Response:
         from .wix_sim import validation_error
 
-        if (refused := await self.sim.gate(request, "V1_CATALOG")) is not None:
+        if (refused := await self.sim.gate(request, "V1_CATALOG", READ)) is not None:
             return refused
         body = await self.sim.body(request)
         if isinstance(body, Response):
@@ -113,7 +122,7 @@ class _V1:
                              "totalResults": len(items)})
 
     async def products(self, request: Request) -> Response:
-        from .wix_sim import validation_error
+        from .wix_sim import app_error, validation_error
 
         body = await self._start(request)
         if isinstance(body, Response):
@@ -122,8 +131,11 @@ class _V1:
             else None
         if not isinstance(some, list) or len(some) > PAGE_MAX:
             return validation_error("query.filter", f'filter by {{"id": {{"$hasSome": [...]}}}}, ≤ {PAGE_MAX} ids')
+        if body.get("includeHiddenProducts") is True and MANAGE in self.sim.missing_scopes:
+            return app_error(403, "PERMISSION_DENIED", f"includeHiddenProducts needs the permission scope {MANAGE}")
         products = self._products()
-        found = [products[p] for p in some if p in products]
+        hidden_too = body.get("includeHiddenProducts") is True
+        found = [products[p] for p in some if p in products and (hidden_too or not products[p][0].hidden)]
         return JSONResponse({"products": [
             {"id": vs[0].product_id, "name": vs[0].sku or "", "sku": vs[0].sku or "",
              "manageVariants": len(vs) > 1,
@@ -133,7 +145,7 @@ class _V1:
     async def patch(self, request: Request) -> Response:
         from .wix_sim import app_error, validation_error
 
-        if (refused := await self.sim.gate(request, "V1_CATALOG")) is not None:
+        if (refused := await self.sim.gate(request, "V1_CATALOG", MANAGE)) is not None:
             return refused
         body = await self.sim.body(request)
         if isinstance(body, Response):
@@ -150,8 +162,9 @@ class _V1:
             q = row.get("quantity") if isinstance(row, dict) else None
             if not isinstance(row, dict) or row.get("variantId") not in by_id:
                 return validation_error(f"inventoryItem.variants[{n}].variantId", "unknown variant")
-            if q is not None and (isinstance(q, bool) or not isinstance(q, int) or not 0 <= q <= 99_999_999):
-                return validation_error(f"inventoryItem.variants[{n}].quantity", "quantity must be 0 or more")
+            if q is not None and (isinstance(q, bool) or not isinstance(q, int) or not 0 <= q <= QUANTITY_MAX):
+                return validation_error(f"inventoryItem.variants[{n}].quantity",
+                                        f"quantity must be 0 to {QUANTITY_MAX}")
         for hook in list(self.sim.before_write):
             hook(self.sim)
         track = item.get("trackQuantity") if isinstance(item, dict) else None
@@ -161,8 +174,8 @@ class _V1:
                 v.quantity = row["quantity"]
             if isinstance(row.get("inStock"), bool):
                 v.in_stock = row["inStock"]
-        for v in variants:
-            v.tracked = track if isinstance(track, bool) else v.tracked
+        for v in variants:  # omitted (or null) is false, for every variant of the product
+            v.tracked = track is True
         return JSONResponse({})
 
     async def increment(self, request: Request) -> Response:
@@ -174,7 +187,7 @@ class _V1:
     async def _relative(self, request: Request, key: str, by: str, sign: int) -> Response:
         from .wix_sim import app_error, validation_error
 
-        if (refused := await self.sim.gate(request, "V1_CATALOG")) is not None:
+        if (refused := await self.sim.gate(request, "V1_CATALOG", MANAGE)) is not None:
             return refused
         body = await self.sim.body(request)
         if isinstance(body, Response):
@@ -202,6 +215,8 @@ class _V1:
             hook(self.sim)
         if any(v.quantity + delta < 0 for v, delta in targets):
             return app_error(428, "INSUFFICIENT_INVENTORY", "Decrement is larger than the quantity in stock")
+        if any(v.quantity + delta > QUANTITY_MAX for v, delta in targets):
+            return app_error(428, "MAX_QUANTITY_LIMIT_REACHED", f"a variant holds at most {QUANTITY_MAX}")
         for v, delta in targets:
             v.quantity += delta
         return JSONResponse({})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from syncd.core import ConflictKind
 from syncd.ledger import Ledger
 from tests.cycle.test_mixed_pool import HookedLedger, converged, cycle
 from tests.cycle.test_shopify_cycle import make_pool, settles
@@ -57,3 +58,27 @@ async def test_a_pool_with_both_wix_catalogs_and_every_platform_converges(monkey
     sold["A"] += 1
     sold["C"] += 1
     await settles(pool, engine, clock, ledger, sold)
+
+
+async def test_v3_paid_orders_past_zero_are_sales_and_the_store_is_written_back_to_zero(monkeypatch, engine, clock):
+    """Wix V3 counts go negative when paid orders outrun stock: a real observation (its
+    delta counts like any sale), not bad data; available goes negative (oversold) and
+    every store is written to its target, never below 0; a restock pays the debt."""
+    pool = make_pool(monkeypatch, clock, {"sq": "squarespace", "w3": "wix"})
+    ledger = HookedLedger(engine)
+    ledger.after_record = []
+    assert (await cycle(pool, engine, clock, ledger)).exit_code == 0
+    pool["sq"].sell("A", 10)  # Squarespace sells its 10, Wix's paid orders take 12 more
+    pool["w3"].paid_order("A", 12)
+    assert pool["w3"].quantity("A") == -2
+    report = await cycle(pool, engine, clock, ledger)
+    assert report.exit_code == 0
+    assert ledger.load_snapshot().available["A"] == 10 - 10 - 12
+    assert not [c for c in report.new_conflicts if c.kind is ConflictKind.BAD_DATA]
+    assert [c.kind for c in report.new_conflicts if c.sku == "A"] == [ConflictKind.OVERSOLD]
+    assert pool.quantities("A") == {"sq": 0, "w3": 0}
+    pool["sq"].restock("A", 20)
+    for _ in range(2):
+        assert (await cycle(pool, engine, clock, ledger)).exit_code == 0
+    assert converged(pool, "A") == 8 and ledger.load_snapshot().available["A"] == 8
+    assert_conserved(ledger)
