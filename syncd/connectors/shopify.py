@@ -1,10 +1,15 @@
-"""Shopify Admin GraphQL API (``shared/stores/shopify.md``), version 2026-04 or later.
+"""Shopify Admin GraphQL API (``shared/stores/shopify.md``), version 2026-04 or later
+(pinned 2026-10; every document is in ``shopify_documents``, checked against Shopify's
+introspection of that version).
 
 Pull: the configured location's (default: the primary location's) inventory levels,
 ``available`` with each item's SKU and ``tracked`` flag, 250 levels a page following
-``pageInfo.endCursor`` (754 points requested, under the 1,000-point cap). A catalogue
-larger than ``bulk_threshold`` is pulled by a bulk query operation instead (run, poll,
-download the JSONL — the download carries no access token).
+``pageInfo.endCursor``. ``available`` may be negative (orders outran stock): that is a
+sale like any other, not bad data. Shopify pages a connection no further than 25,000
+objects, so a catalogue larger than ``bulk_threshold`` is pulled by a bulk query
+operation (``shopify_bulk``); when Shopify refuses it (bulk queries not allowed for the
+app, another one running, too many) the pull pages instead, and fails loudly, naming the
+setting to enable, rather than stop silently at 25,000.
 
 Writes: ``inventorySetQuantities`` on ``available`` with ``changeFromQuantity`` = the
 pulled value (compare-and-set) under an ``@idempotent`` key the outbox holds before the
@@ -12,37 +17,39 @@ request is sent; a resend under that key within 24 hours is answered from Shopif
 record, not applied again. A stale row is refused (``CHANGE_FROM_QUANTITY_STALE``): that
 item waits for the next pull with a ``stale_write`` conflict, and the batch's other rows,
 not applied (the mutation is all or nothing), are sent again at once under a new key.
+A batch whose every row already holds its target changes nothing: Shopify answers no
+adjustment group and no error, and the rows are Applied.
 
 Throttling: every answer's ``extensions.cost.throttleStatus`` feeds a model of the
-leaky bucket, and each request waits until the bucket holds its cost, so a steady
-cycle is not throttled; a ``THROTTLED`` error (inside an HTTP 200) waits what the bucket
-needs and retries.
+leaky bucket, and each request waits until the bucket holds what Shopify last asked
+for that document (``requestedQueryCost``), so a steady cycle is not throttled and waits
+no longer than Shopify's own pricing needs; a ``THROTTLED`` error (inside an HTTP 200)
+waits what the bucket needs and retries.
 """
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import timedelta
 from typing import Any
 
 import httpx
-import orjson
+import structlog
 
 from .. import __version__
 from ..core import Adjustment, CatalogEntry, ConflictKind, ItemIssue, Observation, Quantity, WriteStrategy
 from ..errors import AuthError, BadStoreData, PermanentStoreError, RateLimited, StoreError, TransientStoreError
 from ..http import ApiClient
-from .base import Applied, Capabilities, Deferred, NotApplied, Page, Rejected, UnknownOutcome, WriteResult
+from . import shopify_bulk, shopify_check
+from .base import Applied, Capabilities, Check, Deferred, NotApplied, Page, Rejected, UnknownOutcome, WriteResult
+from .shopify_documents import COUNT, LEVELS, PAGE, PAGE_COST, PAGED_MAX, PRIMARY, READ, SET, SET_COST
 
-__all__ = ["CAPABILITIES", "ShopifyConnector", "classify", "pace"]
+__all__ = ["CAPABILITIES", "PAGE_COST", "ShopifyConnector", "classify", "pace"]
 
-PAGE = 250  # levels a page: 1 + 2 + 250 × 3 = 753 points, the most under the 1,000-point cap
-PAGE_COST = 754
-SET_COST = 10
+log = structlog.get_logger("syncd.connectors.shopify")
+
 MAX_ROWS = 250
-LIMIT = 1_000_000_000
-POLL_SECONDS = (1.0, 10.0)  # bulk operation polling: first wait, longest wait
+LIMIT = 1_000_000_000  # |available| Shopify holds: INVALID_QUANTITY_TOO_HIGH / _TOO_LOW beyond
 
 CAPABILITIES = Capabilities(
     platform="shopify",
@@ -51,24 +58,6 @@ CAPABILITIES = Capabilities(
     requests_per_minute=1200,  # a courtesy cap: the real limit is the query-cost bucket
     key_retention=timedelta(hours=24),
 )
-
-LEVELS = """query SyncdLevels($loc: ID!, $first: Int!, $after: String) {
-  location(id: $loc) { inventoryLevels(first: $first, after: $after) {
-    nodes { item { id sku tracked } quantities(names: ["available"]) { name quantity } }
-    pageInfo { hasNextPage endCursor } } } }"""
-PRIMARY = "query SyncdPrimaryLocation { location { id } }"
-COUNT = "query SyncdCount { productVariantsCount(limit: null) { count precision } }"
-READ = """query SyncdRead($ids: [ID!]!, $loc: ID!) { nodes(ids: $ids) { ... on InventoryItem {
-  id sku tracked inventoryLevel(locationId: $loc) { quantities(names: ["available"]) { name quantity } } } } }"""
-SET = """mutation SyncdSet($input: InventorySetQuantitiesInput!, $key: String!) {
-  inventorySetQuantities(input: $input) @idempotent(key: $key) {
-    inventoryAdjustmentGroup { id } userErrors { field message code } } }"""
-BULK_RUN = """mutation SyncdBulk($query: String!) { bulkOperationRunQuery(query: $query) {
-  bulkOperation { id status } userErrors { field message } } }"""
-BULK_POLL = """query SyncdBulkPoll($id: ID!) { node(id: $id) { ... on BulkOperation {
-  id status errorCode objectCount url } } }"""
-BULK_QUERY = """{ inventoryItems { edges { node { id sku tracked
-  inventoryLevel(locationId: "%s") { quantities(names: ["available"]) { name quantity } } } } } }"""
 
 
 def _errors(response: httpx.Response) -> list[dict[str, Any]]:
@@ -148,19 +137,27 @@ class ShopifyConnector:
                  bulk_timeout: float = 1800.0) -> None:
         self.name = name
         self.client = client
+        self.api_version = api_version
         self.path = f"/admin/api/{api_version}/graphql.json"
         self._location = f"gid://shopify/Location/{location_id}" if location_id else None
+        self.configured_location = self._location
         self.bulk_threshold = bulk_threshold
         self.bulk_timeout = bulk_timeout
+        self.paged_max = PAGED_MAX
         self.bucket = CostBucket()
+        self.costs: dict[tuple[str, float], float] = {}  # (document, estimate) → Shopify's requestedQueryCost
+        self.variants: int | None = None  # the last count of the shop's variants
         self._headers = {"X-Shopify-Access-Token": token, "Accept": "application/json",
                          "User-Agent": f"syncd/{__version__} (multi-store inventory sync)"}
 
     # --- transport ------------------------------------------------------------------------
 
-    async def _gql(self, query: str, variables: Mapping[str, Any], cost: float, *,
-                   retry: bool = True) -> dict[str, Any]:
-        await self.client.clock.sleep(self.bucket.wait(cost, self.client.clock.monotonic()))
+    async def _post(self, query: str, variables: Mapping[str, Any], cost: float, *,
+                    retry: bool = True) -> tuple[httpx.Response, dict[str, Any]]:
+        """Send one document; answer the response and its ``data``. The wait before it is
+        what the bucket needs for the cost Shopify asked last time (``cost`` before that)."""
+        key = (query, cost)
+        await self.client.clock.sleep(self.bucket.wait(self.costs.get(key, cost), self.client.clock.monotonic()))
         request = self.client.http.build_request("POST", self.path, headers=self._headers,
                                                  json={"query": query, "variables": dict(variables)})
         response = await self.client.send(request, retry=retry)
@@ -168,6 +165,9 @@ class ShopifyConnector:
         self.bucket.update(body, self.client.clock.monotonic())
         if not isinstance(body, dict):
             raise self._bad("answer is not a JSON object")
+        requested = ((body.get("extensions") or {}).get("cost") or {}).get("requestedQueryCost")
+        if isinstance(requested, int | float) and not isinstance(requested, bool) and requested >= 0:
+            self.costs[key] = float(requested)
         errors = body.get("errors")
         if errors:
             first = errors[0] if isinstance(errors, list) and errors and isinstance(errors[0], dict) else {}
@@ -175,7 +175,11 @@ class ShopifyConnector:
                                       method="POST", url=self.path, status=response.status_code)
         if not isinstance(body.get("data"), dict):
             raise self._bad("answer has no 'data'")
-        return body["data"]  # type: ignore[no-any-return]
+        return response, body["data"]
+
+    async def _gql(self, query: str, variables: Mapping[str, Any], cost: float, *,
+                   retry: bool = True) -> dict[str, Any]:
+        return (await self._post(query, variables, cost, retry=retry))[1]
 
     def _bad(self, message: str) -> BadStoreData:
         return BadStoreData(message, store=self.name)
@@ -189,17 +193,35 @@ class ShopifyConnector:
             self._location = loc
         return self._location
 
+    async def check(self) -> list[Check]:
+        """Read-only: token, API version, scopes, location, bulk access, first page."""
+        return await shopify_check.check(self)
+
     # --- reads ----------------------------------------------------------------------------
 
     async def pull(self, catalog: Mapping[str, CatalogEntry] | None = None) -> AsyncIterator[Page]:
         """Every level at the location, in cursor order (or from a bulk operation)."""
         loc = await self.location()
-        if self.bulk_threshold is not None:
-            counted = (await self._gql(COUNT, {}, 1)).get("productVariantsCount") or {}
-            if isinstance(counted.get("count"), int) and counted["count"] > self.bulk_threshold:
-                async for page in self._bulk(loc):
+        refused: shopify_bulk.Refusal | None = None
+        if self.bulk_threshold is not None and (await self.count()) > self.bulk_threshold:
+            started = await shopify_bulk.start(self, loc)
+            if isinstance(started, str):
+                async for page in shopify_bulk.pages(self, started):
                     yield page
                 return
+            refused = started
+            log.warning("shopify.bulk_refused", store=self.name, reason=str(refused),
+                        fallback=f"paged pull (Shopify pages at most {self.paged_max:,} levels)",
+                        fix=shopify_bulk.ENABLE_BULK if refused.code == "ACCESS_DENIED" else "")
+        async for page in self._paged(loc, refused):
+            yield page
+
+    async def count(self) -> int:
+        counted = (await self._gql(COUNT, {}, 1)).get("productVariantsCount") or {}
+        self.variants = counted["count"] if type(counted.get("count")) is int else 0
+        return self.variants
+
+    async def _paged(self, loc: str, refused: shopify_bulk.Refusal | None) -> AsyncIterator[Page]:
         after: str | None = None
         seen: set[str] = set()
         while True:
@@ -210,12 +232,26 @@ class ShopifyConnector:
             yield self._parse([(n.get("item") if isinstance(n, dict) else None,
                                 n.get("quantities") if isinstance(n, dict) else None) for n in levels["nodes"]], seen)
             info = levels.get("pageInfo") or {}
-            if not info.get("hasNextPage"):
+            more = bool(info.get("hasNextPage"))
+            if len(seen) >= self.paged_max and (more or (self.variants or 0) > self.paged_max):
+                raise self._capped(refused)
+            if not more:
                 return
             cursor = info.get("endCursor")
             if not isinstance(cursor, str) or not cursor or cursor == after:
                 raise self._bad("hasNextPage is true but endCursor is missing or repeated")
             after = cursor
+
+    def _capped(self, refused: shopify_bulk.Refusal | None) -> PermanentStoreError:
+        """Shopify pages no further: the pull cannot see every level, so it fails."""
+        if refused is None:
+            why, fix = "bulk pulls are off (bulk_threshold is unset)", "set bulk_threshold (e.g. 10000)"
+        elif refused.code == "ACCESS_DENIED":
+            why, fix = "Shopify refused the bulk query (not allowed for this app)", shopify_bulk.ENABLE_BULK
+        else:
+            why, fix = f"Shopify refused the bulk query ({refused})", "retry when the running bulk operation ends"
+        return PermanentStoreError(f"the location holds more than the {self.paged_max:,} levels Shopify pages, and "
+                                   f"{why}: the pull cannot read every level. Fix: {fix}", store=self.name)
 
     def _parse(self, rows: list[tuple[Any, Any]], seen: set[str]) -> Page:
         observations: list[Observation] = []
@@ -234,54 +270,12 @@ class ShopifyConnector:
                 issues.append(ItemIssue(name, ref, None, ConflictKind.UNMAPPED, "item has no SKU"))
             elif item.get("tracked") is False:
                 observations.append(Observation(name, sku, ref, None))
-            elif type(qty := _available(quantities)) is not int or not 0 <= qty <= LIMIT:  # bool is not int here
+            elif type(qty := _available(quantities)) is not int or not -LIMIT <= qty <= LIMIT:  # bool is not int
                 issues.append(ItemIssue(name, ref, sku, ConflictKind.BAD_DATA,
-                                        f"available {qty!r} is not a whole number from 0 to {LIMIT:,}"))
+                                        f"available {qty!r} is not a whole number from {-LIMIT:,} to {LIMIT:,}"))
             else:
-                observations.append(Observation(name, sku, ref, qty))
+                observations.append(Observation(name, sku, ref, qty))  # below 0: oversold, a real count
         return Page(tuple(observations), tuple(issues))
-
-    async def _bulk(self, loc: str) -> AsyncIterator[Page]:
-        data = await self._gql(BULK_RUN, {"query": BULK_QUERY % loc}, SET_COST, retry=False)
-        run = data.get("bulkOperationRunQuery") or {}
-        if run.get("userErrors") or not isinstance((run.get("bulkOperation") or {}).get("id"), str):
-            raise TransientStoreError(f"bulk operation refused: {run.get('userErrors')}", store=self.name)
-        op_id = run["bulkOperation"]["id"]
-        clock, wait = self.client.clock, POLL_SECONDS[0]
-        deadline = clock.monotonic() + self.bulk_timeout
-        while True:
-            await clock.sleep(wait)
-            node = (await self._gql(BULK_POLL, {"id": op_id}, 1)).get("node") or {}
-            status = node.get("status")
-            if status == "COMPLETED":
-                break
-            if status in ("FAILED", "CANCELED", "CANCELING", "EXPIRED") or clock.monotonic() > deadline:
-                raise TransientStoreError(f"bulk operation {op_id} ended {status} ({node.get('errorCode')})",
-                                          store=self.name)
-            wait = min(POLL_SECONDS[1], wait * 1.5)
-        if not node.get("url"):
-            return  # no objects: Shopify gives no file
-        seen: set[str] = set()
-        rows: list[tuple[Any, Any]] = []
-        # No token on the file's URL; read as it arrives (the whole file at 100,000 items
-        # is about 15 MB, and holding it meant two copies at the cycle's peak).
-        download = self.client.lines(self.client.http.build_request("GET", node["url"]))
-        async with contextlib.aclosing(download) as lines:
-            async for line in lines:
-                if not line.strip():
-                    continue
-                try:
-                    item = orjson.loads(line)
-                except ValueError:
-                    raise self._bad("bulk result has a line that is not JSON") from None
-                level = item.get("inventoryLevel") if isinstance(item, dict) else None
-                if level is None:
-                    continue  # not stocked at this location
-                rows.append((item, level.get("quantities") if isinstance(level, dict) else None))
-                if len(rows) == 1000:
-                    yield self._parse(rows, seen)
-                    rows = []
-        yield self._parse(rows, seen)
 
     async def read(self, remote_ids: Sequence[str]) -> dict[str, Quantity]:
         loc = await self.location()
@@ -324,7 +318,7 @@ class ShopifyConnector:
         if not isinstance(payload, dict):
             return [UnknownOutcome("no inventorySetQuantities payload")] * len(batch)
         errors = [e for e in payload.get("userErrors") or () if isinstance(e, dict)]
-        if not errors and payload.get("inventoryAdjustmentGroup"):
+        if not errors:  # a group, or none when every row already held its target (a no-op): applied
             return [Applied()] * len(batch)
         return self._refusals(batch, errors)
 

@@ -9,20 +9,16 @@ import json
 from typing import TYPE_CHECKING, Any
 
 from graphql import (
-    ExecutionResult,
     GraphQLError,
     GraphQLResolveInfo,
     GraphQLSchema,
     GraphQLString,
-    OperationDefinitionNode,
-    execute,
-    parse,
-    validate,
     value_from_ast,
 )
 
+from .shopify_bulk_sim import bulk_operations, bulk_run, bulk_view
 from .shopify_schema import MAX_INPUT, MAX_PAGE
-from .shopify_state import KEY_RETENTION, BulkRun, IdempotencyRecord, ShItem
+from .shopify_state import KEY_RETENTION, IdempotencyRecord, ShItem
 
 if TYPE_CHECKING:
     from .shopify_sim import ShopifySimulator
@@ -54,6 +50,18 @@ def _sim(info: GraphQLResolveInfo) -> ShopifySimulator:
     return info.context["sim"]  # type: ignore[no-any-return]
 
 
+def need(info: GraphQLResolveInfo, *any_of: str) -> None:
+    """ACCESS_DENIED unless the app holds one of ``any_of`` (a write_ scope grants its read_)."""
+    granted = _sim(info).scopes
+    have = granted | {"read_" + s.removeprefix("write_") for s in granted if s.startswith("write_")}
+    if not have & set(any_of):
+        field = f"{info.parent_type.name}.{info.field_name}"
+        raise GraphQLError(f"Access denied for {info.field_name} field. Required access: "
+                           f"{' or '.join(f'`{s}` access scope' for s in any_of)}.",
+                           extensions={"code": "ACCESS_DENIED", "documentation": "https://shopify.dev/api/usage/"
+                                       "access-scopes", "requiredAccess": field})
+
+
 # --- views ----------------------------------------------------------------------------------
 
 def location_view(sim: ShopifySimulator, loc: int) -> dict[str, Any]:
@@ -72,6 +80,7 @@ def level_view(item: ShItem, loc: int) -> dict[str, Any]:
 
 
 def _quantities(level: dict[str, Any], info: GraphQLResolveInfo, names: list[str]) -> list[dict[str, Any]]:
+    need(info, "read_inventory")
     unknown = [n for n in names if n not in QUANTITY_NAMES]
     if unknown:
         raise GraphQLError(f"Invalid quantity names: {', '.join(unknown)}", extensions={"code": "BAD_REQUEST"})
@@ -108,7 +117,11 @@ def _page(info: GraphQLResolveInfo, items: list[ShItem], first: int | None, afte
                                extensions={"code": "BAD_REQUEST"})
         start = _after(after)
         rest = [i for i in items if i.id > start]
-        chosen, more = rest[:first], len(rest) > first
+        done, cap = len(items) - len(rest), _sim(info).page_cap
+        if done >= cap and rest:  # the harsher reading: an error past the cap, not a silent end
+            raise GraphQLError(f"Pagination is limited to {cap:,} objects; use a bulk operation to read more.",
+                               extensions={"code": "BAD_REQUEST"})
+        chosen, more = rest[:min(first, cap - done)], len(rest) > first
         info.context["returned"][id(info.field_nodes[0])] = len(chosen)
     nodes = [view(i) for i in chosen]
     return {"nodes": nodes, "edges": [{"cursor": _cursor(i.id), "node": n} for i, n in zip(chosen, nodes, strict=True)],
@@ -127,6 +140,7 @@ def _location(_: Any, info: GraphQLResolveInfo, id: str | None = None) -> dict[s
 
 def _levels(location: dict[str, Any], info: GraphQLResolveInfo, first: int | None = None,
             after: str | None = None) -> dict[str, Any]:
+    need(info, "read_locations")
     sim, loc = _sim(info), location["_loc"]
     stocked = sorted((i for i in sim.items.values() if i.stocked and loc == sim.location_id), key=lambda i: i.id)
     return _page(info, stocked, first, after, lambda i: level_view(i, loc))
@@ -140,12 +154,14 @@ def _items(_: Any, info: GraphQLResolveInfo, first: int | None = None, after: st
 
 
 def _item_level(item: dict[str, Any], info: GraphQLResolveInfo, locationId: str) -> dict[str, Any] | None:
+    need(info, "read_inventory")
     sim, loc = _sim(info), _id_of(locationId, "Location")
     it: ShItem = item["_item"]
     return level_view(it, loc) if loc == sim.location_id and it.stocked else None
 
 
 def _count(_: Any, info: GraphQLResolveInfo, query: str | None = None, limit: int | None = 10000) -> dict[str, Any]:
+    need(info, "read_products")
     n = len(_sim(info).items)
     capped = limit is not None and n > limit
     return {"count": limit if capped else n, "precision": "AT_LEAST" if capped else "EXACT"}
@@ -157,7 +173,7 @@ def _node(sim: ShopifySimulator, value: str) -> dict[str, Any] | None:
     if (n := _id_of(value, "Location")) is not None and n in sim.locations:
         return location_view(sim, n)
     if (n := _id_of(value, "BulkOperation")) is not None and n in sim.bulk_runs:
-        return bulk_view(sim, n)
+        return bulk_view(sim, sim.bulk_runs[n])
     return None
 
 
@@ -166,59 +182,6 @@ def _nodes(_: Any, info: GraphQLResolveInfo, ids: list[str]) -> list[dict[str, A
         raise GraphQLError(f"The input array size of {len(ids)} is greater than the maximum allowed of "
                            f"{MAX_INPUT}.", extensions={"code": "MAX_INPUT_SIZE_EXCEEDED"})
     return [_node(_sim(info), i) for i in ids]
-
-
-# --- bulk operations ------------------------------------------------------------------------
-
-def bulk_view(sim: ShopifySimulator, n: int) -> dict[str, Any]:
-    run = sim.bulk_runs[n]
-    status = sim.bulk_status(run)
-    return {"__typename": "BulkOperation", "id": gid("BulkOperation", n), "status": status, "type": "QUERY",
-            "errorCode": "INTERNAL_SERVER_ERROR" if status == "FAILED" else None,
-            "objectCount": str(len(run.lines)) if status == "COMPLETED" else "0",
-            "url": f"{run.base}/bulk-results/{n}.jsonl" if status == "COMPLETED" else None,
-            "query": run.query, "createdAt": "2026-01-01T00:00:00Z", "completedAt": None}
-
-
-def _bulk_run(_: Any, info: GraphQLResolveInfo, query: str) -> dict[str, Any]:
-    sim = _sim(info)
-    running = [n for n, r in sim.bulk_runs.items() if sim.bulk_status(r) == "RUNNING"]
-    if len(running) >= (1 if info.context["era"] == "legacy" else 5):
-        return {"bulkOperation": None, "userErrors": [{"field": None, "message": "A bulk query operation for this "
-                                                        f"app and shop is already in progress: {running[0]}."}]}
-    schema = info.schema
-    try:
-        document = parse(query)
-    except GraphQLError as exc:
-        return {"bulkOperation": None, "userErrors": [{"field": ["query"], "message": exc.message}]}
-    errors = validate(schema, document)
-    ops = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
-    roots = ops[0].selection_set.selections if len(ops) == 1 and not errors else ()
-    if errors or len(roots) != 1:
-        message = errors[0].message if errors else "Bulk queries must have exactly one top-level field."
-        return {"bulkOperation": None, "userErrors": [{"field": ["query"], "message": message}]}
-    result = execute(schema, document, context_value={**info.context, "bulk": True, "returned": {}})
-    data = (result.data or {}) if isinstance(result, ExecutionResult) else {}
-    root = next(iter(data.values()), None)
-    if not isinstance(root, dict) or not ({"nodes", "edges"} & set(root)):
-        return {"bulkOperation": None, "userErrors": [{"field": ["query"], "message": "Bulk queries must contain "
-                                                        "at least one connection."}]}
-    lines: list[dict[str, Any]] = []
-    _flatten(root, None, lines)
-    n = len(sim.bulk_runs) + 1
-    sim.bulk_runs[n] = BulkRun(n, query, lines, sim.clock.monotonic(), info.context["base"], failed=sim.fail_bulk)
-    return {"bulkOperation": bulk_view(sim, n), "userErrors": []}
-
-
-def _flatten(connection: dict[str, Any], parent: str | None, out: list[dict[str, Any]]) -> None:
-    """Bulk JSONL: one line per node, nested connections as lines naming ``__parentId``."""
-    nodes = connection.get("nodes") or [e["node"] for e in connection.get("edges") or ()]
-    for node in nodes:
-        nested = {k: v for k, v in node.items() if isinstance(v, dict) and ({"nodes", "edges"} & set(v))}
-        line = {k: v for k, v in node.items() if k not in nested}
-        out.append({**line, "__parentId": parent} if parent else line)
-        for value in nested.values():
-            _flatten(value, node.get("id"), out)
 
 
 # --- inventorySetQuantities -----------------------------------------------------------------
@@ -231,9 +194,10 @@ def _key(info: GraphQLResolveInfo) -> str | None:
 
 
 def _set_quantities(_: Any, info: GraphQLResolveInfo, input: dict[str, Any]) -> dict[str, Any]:
+    need(info, "write_inventory")
     sim, era = _sim(info), info.context["era"]
     key = _key(info)
-    if key is None and era == "current":
+    if key is None and era in ("current", "latest"):
         raise GraphQLError("The @idempotent directive is required for this mutation.",
                            extensions={"code": "BAD_REQUEST"})
     if key is not None and era == "legacy":
@@ -243,11 +207,14 @@ def _set_quantities(_: Any, info: GraphQLResolveInfo, input: dict[str, Any]) -> 
     if len(rows) > MAX_INPUT:
         raise GraphQLError(f"The input array size of {len(rows)} is greater than the maximum allowed of "
                            f"{MAX_INPUT}.", extensions={"code": "MAX_INPUT_SIZE_EXCEEDED"})
-    if era == "current" and any("changeFromQuantity" not in r for r in rows):
+    if era in ("current", "latest") and any("changeFromQuantity" not in r for r in rows):
         raise GraphQLError("changeFromQuantity must be given on every row (null to skip the check).",
                            extensions={"code": "BAD_REQUEST"})
     args = json.dumps(input, sort_keys=True)
     now = sim.clock.wall()
+    if key is not None and key in sim.in_flight_keys:
+        return _refused([(None, "IDEMPOTENCY_CONCURRENT_REQUEST", "This request is currently in progress, please "
+                          "try again.")])
     if key is not None:
         record = sim.keys.get(key)
         if record is not None and now - record.at < KEY_RETENTION:
@@ -288,7 +255,7 @@ def _check(sim: ShopifySimulator, i: int, row: dict[str, Any], era: str,
         return [*path, "inventoryItemId"], "INVALID_INVENTORY_ITEM", "The specified inventory item could not be found."
     if loc not in sim.locations:
         return [*path, "locationId"], "INVALID_LOCATION", "The specified location could not be found."
-    if not item.stocked or loc != sim.location_id:
+    if (not item.stocked or loc != sim.location_id) and era != "latest":  # 2026-10 stocks it there instead
         return [*path, "locationId"], "ITEM_NOT_STOCKED_AT_LOCATION", "The item is not stocked at the location."
     if not item.mutable:
         return [*path, "inventoryItemId"], "NON_MUTABLE_INVENTORY_ITEM", "The inventory item cannot be changed."
@@ -297,7 +264,7 @@ def _check(sim: ShopifySimulator, i: int, row: dict[str, Any], era: str,
         return [*path, "quantity"], "INVALID_QUANTITY_TOO_HIGH", "The quantity can't be higher than 1,000,000,000."
     if quantity < 0:
         return [*path, "quantity"], "INVALID_QUANTITY_NEGATIVE", "The quantity can't be negative."
-    current = item.available if top["name"] == "available" else item.available + item.committed
+    current = _current(sim, item, loc or -1, top["name"])
     if era != "legacy" and "changeFromQuantity" in row:
         if row["changeFromQuantity"] is not None and row["changeFromQuantity"] != current:
             return ([*path, "changeFromQuantity"], "CHANGE_FROM_QUANTITY_STALE",
@@ -312,6 +279,27 @@ def _check(sim: ShopifySimulator, i: int, row: dict[str, Any], era: str,
     return None
 
 
+def _current(sim: ShopifySimulator, item: ShItem, loc: int, name: str) -> int:
+    """The named quantity at a location (0 where the item is not stocked yet)."""
+    if loc != sim.location_id:
+        return sim.other_levels.get((item.id, loc), 0)
+    if not item.stocked:
+        return 0
+    return item.available if name == "available" else item.available + item.committed
+
+
+def _duplicates(rows: list[dict[str, Any]]) -> list[tuple[list[str] | None, str, str]]:
+    seen: set[tuple[str, str]] = set()
+    found: list[tuple[list[str] | None, str, str]] = []
+    for i, row in enumerate(rows):
+        pair = (row["inventoryItemId"], row["locationId"])
+        if pair in seen:
+            found.append((["input", "quantities", str(i)], "NO_DUPLICATE_INVENTORY_ITEM_ID_GROUP_ID_PAIR",
+                          "The combination of inventoryItemId and locationId must be unique."))
+        seen.add(pair)
+    return found
+
+
 def _apply(sim: ShopifySimulator, input: dict[str, Any], era: str) -> dict[str, Any]:
     """All or nothing: every bad row is named; only a clean batch changes anything."""
     if input["name"] not in ("available", "on_hand"):
@@ -322,18 +310,28 @@ def _apply(sim: ShopifySimulator, input: dict[str, Any], era: str) -> dict[str, 
     if uri is not None and ":" not in uri:
         return _refused([(["input", "referenceDocumentUri"], "INVALID_REFERENCE_DOCUMENT",
                           "The reference document URI must have a scheme.")])
-    problems = [p for i, row in enumerate(input["quantities"]) if (p := _check(sim, i, row, era, input))]
+    rows = input["quantities"]
+    problems = _duplicates(rows) or [p for i, row in enumerate(rows) if (p := _check(sim, i, row, era, input))]
     if problems:
         return _refused(problems)
+    targets = [(sim.items[_id_of(r["inventoryItemId"], "InventoryItem") or -1],
+                _id_of(r["locationId"], "Location") or -1, r["quantity"]) for r in rows]
+    if all(_current(sim, item, loc, input["name"]) == q for item, loc, q in targets):
+        return {"inventoryAdjustmentGroup": None, "userErrors": []}  # a no-op: no group, no error
     changes = []
-    for row in input["quantities"]:
-        item = sim.items[_id_of(row["inventoryItemId"], "InventoryItem") or -1]
-        before = item.available if input["name"] == "available" else item.available + item.committed
-        delta = row["quantity"] - before
-        item.available += delta
-        for name, after in (("available", item.available), ("on_hand", item.available + item.committed)):
-            changes.append({"name": name, "delta": delta, "quantityAfterChange": after, "item": item_view(item),
-                            "location": location_view(sim, sim.location_id), "ledgerDocumentUri": None})
+    for item, loc, quantity in targets:
+        delta = quantity - _current(sim, item, loc, input["name"])
+        if loc != sim.location_id:
+            sim.other_levels[(item.id, loc)] = _current(sim, item, loc, "available") + delta
+            after = {"available": sim.other_levels[(item.id, loc)], "on_hand": sim.other_levels[(item.id, loc)]}
+        else:
+            if not item.stocked:
+                item.stocked, item.available = True, 0
+            item.available += delta
+            after = {"available": item.available, "on_hand": item.available + item.committed}
+        for name, value in after.items():
+            changes.append({"name": name, "delta": delta, "quantityAfterChange": value, "item": item_view(item),
+                            "location": location_view(sim, loc), "ledgerDocumentUri": None})
     group = {"id": gid("InventoryAdjustmentGroup", len(sim.keys) + 1), "createdAt": sim.clock.wall().isoformat(),
              "reason": input["reason"], "referenceDocumentUri": uri, "_changes": changes}
     return {"inventoryAdjustmentGroup": group, "userErrors": []}
@@ -350,15 +348,19 @@ def install(schema: GraphQLSchema) -> None:
         return
     types = schema.type_map
     for type_name, field_name, fn in (
-        ("Query", "location", _location), ("Query", "inventoryItems", _items),
-        ("Query", "productVariantsCount", _count), ("Query", "nodes", _nodes),
-        ("Query", "node", lambda _, info, id: _node(_sim(info), id)),
+        ("QueryRoot", "location", _location), ("QueryRoot", "inventoryItems", _items),
+        ("QueryRoot", "productVariantsCount", _count), ("QueryRoot", "nodes", _nodes),
+        ("QueryRoot", "node", lambda _, info, id: _node(_sim(info), id)),
         ("Location", "inventoryLevels", _levels), ("InventoryItem", "inventoryLevel", _item_level),
         ("InventoryLevel", "quantities", _quantities),
         ("InventoryLevel", "item", lambda level, info: item_view(level["_item"])),
         ("InventoryLevel", "location", lambda level, info: location_view(_sim(info), level["_loc"])),
         ("InventoryAdjustmentGroup", "changes", _changes),
-        ("Mutation", "inventorySetQuantities", _set_quantities), ("Mutation", "bulkOperationRunQuery", _bulk_run),
+        ("Mutation", "inventorySetQuantities", _set_quantities), ("Mutation", "bulkOperationRunQuery", bulk_run),
+        ("QueryRoot", "bulkOperations", bulk_operations),
+        ("QueryRoot", "shop", lambda _, info: {"name": _sim(info).shop_name}),
+        ("QueryRoot", "currentAppInstallation", lambda _, info: {"accessScopes": [
+            {"handle": h, "description": h} for h in sorted(_sim(info).scopes)]}),
     ):
         types[type_name].fields[field_name].resolve = fn  # type: ignore[attr-defined]
     types["Node"].resolve_type = lambda obj, info, t: obj["__typename"]  # type: ignore[attr-defined]

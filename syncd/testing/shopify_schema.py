@@ -9,7 +9,8 @@ Versions differ in the compare-and-set fields of ``InventoryQuantityInput``: up 
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping
+import math
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from graphql import (
@@ -29,9 +30,10 @@ from graphql import (
     value_from_ast,
 )
 
-__all__ = ["MAX_COST", "MAX_INPUT", "MAX_PAGE", "Cost", "schema_for", "version_key"]
+__all__ = ["ERAS", "MAX_COST", "MAX_INPUT", "MAX_PAGE", "PAGE_CAP", "Cost", "era_of", "schema_for", "version_key"]
 
 MAX_PAGE = 250  # objects per connection page
+PAGE_CAP = 25_000  # objects a connection can be paged through
 MAX_INPUT = 250  # elements of an input array
 MAX_COST = 1000  # points a single query may request
 MUTATION_COST = 10
@@ -40,23 +42,34 @@ ERROR_CODES = """
   CHANGE_FROM_QUANTITY_STALE COMPARE_QUANTITY_REQUIRED COMPARE_QUANTITY_STALE
   IDEMPOTENCY_CONCURRENT_REQUEST IDEMPOTENCY_KEY_PARAMETER_MISMATCH IDEMPOTENCY_PREVIOUS_ATTEMPT_FAILED
   INVALID_INVENTORY_ITEM INVALID_LOCATION INVALID_NAME INVALID_QUANTITY_NEGATIVE INVALID_QUANTITY_TOO_HIGH
-  INVALID_QUANTITY_TOO_LOW INVALID_REASON INVALID_REFERENCE_DOCUMENT ITEM_NOT_STOCKED_AT_LOCATION
-  NON_MUTABLE_INVENTORY_ITEM
+  INVALID_QUANTITY_TOO_LOW INVALID_REASON INVALID_REFERENCE_DOCUMENT NON_MUTABLE_INVENTORY_ITEM
+  NO_DUPLICATE_INVENTORY_ITEM_ID_GROUP_ID_PAIR
 """
+NOT_STOCKED = "ITEM_NOT_STOCKED_AT_LOCATION"  # gone in 2026-10: a quantity can be set at any location
+ERAS = ("legacy", "transition", "current", "latest")
 
 SDL = """
+schema { query: QueryRoot  mutation: Mutation }
 directive @idempotent(key: String!) on FIELD
 scalar DateTime
 scalar UnsignedInt64
+scalar URL
 interface Node { id: ID! }
 
-type Query {
+type QueryRoot {
   location(id: ID): Location
   inventoryItems(first: Int, after: String, query: String): InventoryItemConnection!
   productVariantsCount(query: String, limit: Int = 10000): Count
   nodes(ids: [ID!]!): [Node]!
   node(id: ID!): Node
+  shop: Shop!
+  currentAppInstallation: AppInstallation!
+  bulkOperations(first: Int, after: String, query: String, reverse: Boolean = false,
+                 sortKey: BulkOperationsSortKeys = CREATED_AT): BulkOperationConnection!
 }
+type Shop { name: String! }
+type AppInstallation { accessScopes: [AccessScope!]! }
+type AccessScope { handle: String!  description: String! }
 type Count { count: Int!  precision: CountPrecision! }
 enum CountPrecision { EXACT AT_LEAST }
 type PageInfo { hasNextPage: Boolean!  hasPreviousPage: Boolean!  startCursor: String  endCursor: String }
@@ -82,12 +95,16 @@ type InventoryItem implements Node {
 enum BulkOperationStatus { CANCELED CANCELING COMPLETED CREATED EXPIRED FAILED RUNNING }
 enum BulkOperationErrorCode { ACCESS_DENIED INTERNAL_SERVER_ERROR TIMEOUT }
 enum BulkOperationType { QUERY MUTATION }
+enum BulkOperationsSortKeys { COMPLETED_AT CREATED_AT }
 type BulkOperation implements Node {
   id: ID!  status: BulkOperationStatus!  errorCode: BulkOperationErrorCode  objectCount: UnsignedInt64!
-  url: String  type: BulkOperationType!  query: String!  createdAt: DateTime!  completedAt: DateTime
+  url: URL  type: BulkOperationType!  query: String!  createdAt: DateTime!  completedAt: DateTime
 }
-type UserError { field: [String!]  message: String! }
-type BulkOperationRunQueryPayload { bulkOperation: BulkOperation  userErrors: [UserError!]! }
+type BulkOperationConnection { nodes: [BulkOperation!]!  edges: [BulkOperationEdge!]!  pageInfo: PageInfo! }
+type BulkOperationEdge { cursor: String!  node: BulkOperation! }
+enum BulkOperationUserErrorCode { INVALID LIMIT_REACHED OPERATION_IN_PROGRESS }
+type BulkOperationUserError { code: BulkOperationUserErrorCode  field: [String!]  message: String! }
+type BulkOperationRunQueryPayload { bulkOperation: BulkOperation  userErrors: [BulkOperationUserError!]! }
 
 input InventoryQuantityInput { inventoryItemId: ID!  locationId: ID!  quantity: Int!  %ROW% }
 input InventorySetQuantitiesInput {
@@ -108,9 +125,19 @@ type InventorySetQuantitiesPayload {
 }
 type Mutation {
   inventorySetQuantities(input: InventorySetQuantitiesInput!): InventorySetQuantitiesPayload
-  bulkOperationRunQuery(query: String!): BulkOperationRunQueryPayload
+  bulkOperationRunQuery(query: String!, groupObjects: Boolean! = %GROUP%): BulkOperationRunQueryPayload
 }
 """
+
+
+def era_of(version: tuple[int, int]) -> str:
+    """Which contract a version speaks: "legacy" (≤ 2025-10), "transition" (2026-01),
+    "current" (2026-04, 2026-07), "latest" (2026-10 on: no ``ITEM_NOT_STOCKED_AT_LOCATION``)."""
+    if version < (2026, 1):
+        return "legacy"
+    if version < (2026, 4):
+        return "transition"
+    return "current" if version < (2026, 10) else "latest"
 
 
 def version_key(version: str) -> tuple[int, int] | None:
@@ -125,23 +152,31 @@ def version_key(version: str) -> tuple[int, int] | None:
 
 @functools.cache
 def schema_for(era: str) -> GraphQLSchema:
-    """``era``: "legacy" (≤ 2025-10), "transition" (2026-01), "current" (2026-04+)."""
-    row = {"legacy": "compareQuantity: Int", "transition": "compareQuantity: Int  changeFromQuantity: Int",
-           "current": "changeFromQuantity: Int"}[era]
-    top = "" if era == "current" else "ignoreCompareQuantity: Boolean = false"
-    return build_schema(SDL.replace("%ROW%", row).replace("%TOP%", top).replace("%CODES%", ERROR_CODES))
+    """The schema of one of ``ERAS`` (see ``era_of``)."""
+    row = {"legacy": "compareQuantity: Int", "transition": "compareQuantity: Int  changeFromQuantity: Int"}.get(
+        era, "changeFromQuantity: Int")
+    top = "ignoreCompareQuantity: Boolean = false" if era in ("legacy", "transition") else ""
+    codes = ERROR_CODES if era == "latest" else f"{ERROR_CODES} {NOT_STOCKED}"
+    group = "true" if era == "legacy" else "false"  # groupObjects defaulted to true up to 2025-10
+    return build_schema(SDL.replace("%ROW%", row).replace("%TOP%", top).replace("%CODES%", codes)
+                        .replace("%GROUP%", group))
 
 
 class Cost:
-    """Calculated query cost: scalars 0, objects 1, a connection 2 + ``first`` × its
-    node's cost, a mutation 10. ``returned`` (field node id → objects returned) turns the
+    """Calculated query cost by Shopify's documented rules: scalars and enums 0, objects 1
+    (``pageInfo`` too), a connection 2 + ``size(first)`` × its node's cost, a mutation
+    10. Shopify does not publish how it sizes a connection (its engineers say it scales
+    logarithmically, in the client's favour): ``size`` defaults to the linear ``first``,
+    the dearest reading. ``returned`` (field node id → objects returned) turns the
     requested cost into the actual one."""
 
     def __init__(self, schema: GraphQLSchema, variables: Mapping[str, Any],
-                 fragments: Mapping[str, FragmentDefinitionNode]) -> None:
+                 fragments: Mapping[str, FragmentDefinitionNode],
+                 size: Callable[[int], float] = float) -> None:
         self.schema = schema
         self.variables = variables
         self.fragments = fragments
+        self.size = size
 
     def of(self, selection: SelectionSetNode, parent: GraphQLObjectType, mutation: bool = False,
            returned: Mapping[int, int] | None = None) -> int:
@@ -173,9 +208,10 @@ class Cost:
         if named.name.endswith("Connection"):
             first = self._arg(node, field, "first") or 0
             count = returned.get(id(node), first)
-            node_cost = sum(self._node_cost(sub, named, returned) for sub in (node.selection_set.selections
-                                                                               if node.selection_set else ()))
-            return 2 + count * node_cost
+            subs = node.selection_set.selections if node.selection_set else ()
+            node_cost = sum(self._node_cost(sub, named, returned) for sub in subs)
+            page_info = any(isinstance(sub, FieldNode) and sub.name.value == "pageInfo" for sub in subs)
+            return 2 + math.ceil(self.size(count) * node_cost) + page_info
         if is_list_type(get_nullable_type(field.type)) and node.name.value == "nodes":
             ids = self._arg(node, field, "ids") or []
             return len(ids) * (1 + self._set(node.selection_set, named, returned))

@@ -1,13 +1,22 @@
 """A Shopify Admin GraphQL simulator (ASGI), per ``shared/stores/shopify.md``.
 
 ``POST /admin/api/{version}/graphql.json`` parses and validates every document against
-the slice of the schema syncd uses (``shopify_schema``), so a query it does not
-understand is refused as Shopify would refuse it. Calculated query cost with a leaky
-bucket (``extensions.cost`` on every answer, ``THROTTLED`` inside an HTTP 200, 1,000
-points per query), Relay cursors (``first`` ≤ 250), ``inventorySetQuantities`` with
-per-version compare-and-set (``changeFromQuantity`` mandatory from 2026-04) and
-``@idempotent`` keys kept 24 h, all-or-nothing with one ``userErrors`` entry per bad row,
-and bulk query operations whose JSONL is served at ``/bulk-results/{id}.jsonl``.
+the slice of the schema syncd uses (``shopify_schema``; its 2026-10 form is checked to be
+a subset of Shopify's own introspection), so a query it does not understand is refused
+as Shopify would refuse it. Calculated query cost with a leaky bucket
+(``extensions.cost`` on every answer, ``THROTTLED`` inside an HTTP 200, 1,000 points per
+query), Relay cursors (``first`` ≤ 250, no paging past ``page_cap`` = 25,000 objects),
+``inventorySetQuantities`` with per-version compare-and-set (``changeFromQuantity``
+mandatory from 2026-04; from 2026-10 a quantity can be set where the item is not stocked
+yet) and ``@idempotent`` keys kept 24 h, all-or-nothing with one ``userErrors`` entry per
+bad row, a no-op answered with no group and no error, and bulk query operations whose
+JSONL is served at ``/bulk-results/{id}.jsonl``. Every answer names the version served
+(``X-Shopify-API-Version``; one older than ``oldest_supported`` is served as that one).
+
+Knobs for failures: ``scopes`` (ACCESS_DENIED on fields needing others), ``token``,
+``bulk_queries_allowed`` (the Partner Dashboard switch), ``bulk_limit_reached``,
+``bulk_concurrency``, ``fail_bulk``, ``fail_writes``, ``in_flight_keys``, ``page_cap``,
+``connection_size`` (how a connection's ``first`` is priced), ``oldest_supported``.
 """
 
 from __future__ import annotations
@@ -39,10 +48,12 @@ from starlette.routing import Route
 from ..http.clock import Clock, SystemClock
 from . import shopify_resolvers as resolvers
 from .faults import FaultInjector
-from .shopify_schema import MAX_COST, Cost, schema_for, version_key
+from .shopify_schema import MAX_COST, PAGE_CAP, Cost, era_of, schema_for, version_key
 from .shopify_state import BulkRun, IdempotencyRecord, ShItem
 
-__all__ = ["IdempotencyRecord", "ShItem", "ShopifySimulator"]
+__all__ = ["SCOPES", "IdempotencyRecord", "ShItem", "ShopifySimulator"]
+
+SCOPES = frozenset({"read_inventory", "write_inventory", "read_locations", "read_products"})
 
 @dataclass
 class Bucket:
@@ -65,8 +76,19 @@ class ShopifySimulator:
 
     def __init__(self, items: Iterable[ShItem] = (), *, token: str = "shpat_test", clock: Clock | None = None,
                  location_id: int = 1001, restore_rate: float = 100.0, bucket_size: float | None = None,
-                 throttle_status: int = 200, bulk_seconds: float = 2.0) -> None:
+                 throttle_status: int = 200, bulk_seconds: float = 2.0,
+                 connection_size: Callable[[int], float] = float) -> None:
         self.items = {i.id: i for i in items}
+        self.shop_name = "Simulated shop"
+        self.scopes: set[str] = set(SCOPES)  # what the app was granted (a write_ scope grants its read_)
+        self.oldest_supported = "2025-10"  # older versions are served as this one (Shopify "falls forward")
+        self.connection_size = connection_size  # how a connection's first is priced (see Cost)
+        self.page_cap = PAGE_CAP  # objects a connection can be paged through
+        self.bulk_queries_allowed = True  # the Partner Dashboard's "Allow bulk queries"
+        self.bulk_limit_reached = False  # bulkOperationRunQuery answers LIMIT_REACHED
+        self.bulk_concurrency: int | None = None  # running bulk queries allowed (None: 1 up to 2025-10, else 5)
+        self.in_flight_keys: set[str] = set()  # keys answered IDEMPOTENCY_CONCURRENT_REQUEST
+        self.other_levels: dict[tuple[int, int], int] = {}  # (item, location) → available set at other locations
         self.token = token
         self.clock = clock or SystemClock()
         self.location_id = location_id
@@ -98,12 +120,14 @@ class ShopifySimulator:
     def quantity(self, sku: str) -> int:
         return self.item(sku).available
 
-    def sell(self, sku: str, units: int = 1) -> int:
-        """An order: ``available`` down, ``committed`` up (DENY stops at zero)."""
+    def sell(self, sku: str, units: int = 1, *, oversell: bool | None = None) -> int:
+        """An order: ``available`` down, ``committed`` up. DENY stops at zero; CONTINUE (the
+        item's ``oversell``, or ``oversell=True`` for orders that outrun stock anyway, such
+        as concurrent checkouts) takes ``available`` below zero."""
         i = self.item(sku)
         if not i.tracked:
             return units
-        sold = units if i.oversell else min(units, max(0, i.available))
+        sold = units if (i.oversell if oversell is None else oversell) else min(units, max(0, i.available))
         i.available -= sold
         i.committed += sold
         return sold
@@ -117,6 +141,9 @@ class ShopifySimulator:
         version = version_key(request.path_params["version"])
         if version is None:
             return JSONResponse({"errors": "Not Found"}, status_code=404)
+        served = request.path_params["version"]
+        if version < (oldest := version_key(self.oldest_supported) or version):
+            version, served = oldest, self.oldest_supported  # unsupported: served as the oldest supported
         if request.headers.get("x-shopify-access-token") != self.token:
             return JSONResponse({"errors": "[API] Invalid API key or access token (unrecognized login or wrong "
                                            "password)"}, status_code=401)
@@ -128,8 +155,10 @@ class ShopifySimulator:
             return JSONResponse({"errors": "Bad Request: malformed JSON"}, status_code=400)
         if not isinstance(body, dict) or not isinstance(body.get("query"), str):
             return JSONResponse({"errors": {"query": "Required parameter missing or invalid"}}, status_code=400)
-        era = "legacy" if version < (2026, 1) else "transition" if version < (2026, 4) else "current"
-        return self._run(schema_for(era), era, body, str(request.base_url).rstrip("/"))
+        era = era_of(version)
+        response = self._run(schema_for(era), era, body, str(request.base_url).rstrip("/"))
+        response.headers["X-Shopify-API-Version"] = served
+        return response
 
     def _run(self, schema: GraphQLSchema, era: str, body: dict[str, Any], base: str) -> Response:
         resolvers.install(schema)
@@ -151,7 +180,7 @@ class ShopifySimulator:
         root = schema.mutation_type if mutation else schema.query_type
         assert root is not None
         fragments = {d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)}
-        cost = Cost(schema, variables, fragments)
+        cost = Cost(schema, variables, fragments, self.connection_size)
         requested = cost.of(operation.selection_set, root, mutation)
         self.requests[f"{operation.operation.value} {_root_fields(operation)}"] += 1
         if requested > MAX_COST:
@@ -192,7 +221,7 @@ class ShopifySimulator:
         return Response(text, media_type="application/jsonl")
 
     def bulk_status(self, run: BulkRun) -> str:
-        if self.clock.monotonic() - run.started < self.bulk_seconds:
+        if self.clock.monotonic() - run.started < run.seconds:
             return "RUNNING"
         return "FAILED" if run.failed else "COMPLETED"
 

@@ -41,3 +41,5 @@ class BulkRun:
     started: float
     base: str
     failed: bool = False
+    grouped: bool = False  # groupObjects
+    seconds: float = 2.0  # how long it runs

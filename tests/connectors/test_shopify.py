@@ -17,6 +17,7 @@ from syncd.core import Adjustment, WriteMode
 from syncd.http import ApiClient, RateLimiter, RetryPolicy
 from syncd.testing import FakeClock
 from syncd.testing.shopify_sim import ShItem, ShopifySimulator
+from syncd.testing.shopify_state import BulkRun
 
 TOKEN = "shpat_test"
 URL = "/admin/api/2026-10/graphql.json"
@@ -215,3 +216,129 @@ def test_settings_default_base_url_and_version_floor():
         StoreSettings(name="s", platform="shopify", token_env="T")
     with pytest.raises(ValueError, match="for shopify stores only"):
         StoreSettings(name="s", platform="squarespace", token_env="T", shop="demo.myshopify.com")
+
+
+# --- findings of issue 19 -------------------------------------------------------------------------
+
+async def test_a_batch_already_at_its_targets_is_applied(clock):
+    """A no-op inventorySetQuantities answers no adjustment group and no userErrors: the
+    store holds the targets, so every row is Applied (not "another row refused", resent)."""
+    sim, conn = make(clock, stock={"A": 5, "B": 3})
+    obs = await pull(conn)
+    assert await conn.push([adj(obs["A"], 5), adj(obs["B"], 3)], "k-1") == [Applied(), Applied()]
+    assert sim.requests["mutation inventorySetQuantities"] == 1 and not sim.applied_keys
+    assert await conn.push([adj(obs["A"], 5), adj(obs["B"], 3)], "k-1") == [Applied(), Applied()]  # replayed
+
+
+async def test_a_negative_available_is_a_sale_not_bad_data(clock):
+    """Orders outran stock: available below 0 is observed (DESIGN: negative counts)."""
+    sim, conn = make(clock, stock={"A": 2, "B": 1})
+    assert sim.sell("A", 5, oversell=True) == 5 and sim.quantity("A") == -3
+    pages = [p async for p in conn.pull({})]
+    assert [i for p in pages for i in p.issues] == []
+    obs = {o.sku: o.quantity for p in pages for o in p.observations}
+    assert obs == {"A": -3, "B": 1}
+    assert await conn.read([f"gid://shopify/InventoryItem/{sim.item('A').id}"]) == {
+        f"gid://shopify/InventoryItem/{sim.item('A').id}": -3}
+
+
+async def test_a_refused_bulk_query_falls_back_to_paging_and_says_what_to_enable(clock):
+    """Since 2026-11 a Partner Dashboard app without "Allow bulk queries" is refused
+    bulkOperationRunQuery (ACCESS_DENIED): the pull pages instead and logs the setting."""
+    from structlog.testing import capture_logs
+
+    sim, conn = make(clock, n=1200, bulk_threshold=1000)
+    sim.bulk_queries_allowed = False
+    with capture_logs() as logs:
+        assert len(await pull(conn)) == 1200
+    [warning] = [e for e in logs if e["event"] == "shopify.bulk_refused"]
+    assert "ACCESS_DENIED" in warning["reason"] and "Allow bulk queries" in warning["fix"]
+    assert sim.requests["query location"] == 1 + 5  # the primary location, then 5 pages
+
+
+@pytest.mark.parametrize("bulk", ["refused", "off"])
+async def test_paging_that_cannot_read_everything_fails_loudly(clock, bulk):
+    """Shopify pages a connection no further than 25,000 objects (here 500): rather than
+    stop there silently, the pull fails and names the setting that would let it through."""
+    from syncd.errors import PermanentStoreError
+
+    sim, conn = make(clock, n=1200, bulk_threshold=1000 if bulk == "refused" else None)
+    sim.bulk_queries_allowed = False
+    sim.page_cap = conn.paged_max = 500
+    with pytest.raises(PermanentStoreError, match="Allow bulk queries" if bulk == "refused" else "bulk_threshold"):
+        await pull(conn)
+
+
+async def test_the_simulator_refuses_to_page_past_the_cap(clock):
+    sim, conn = make(clock, n=600, bulk_threshold=None)
+    sim.page_cap = 500
+    conn.paged_max = 10_000  # a connector that does not know the cap: Shopify's error fails the pull
+    with pytest.raises(Exception, match="limited to 500 objects"):
+        await pull(conn)
+
+
+async def test_our_own_running_bulk_query_is_followed_not_duplicated(clock):
+    """OPERATION_IN_PROGRESS for the very query syncd runs (a previous cycle's): poll it."""
+    from syncd.connectors import shopify_bulk
+
+    sim, conn = make(clock, n=30, bulk_threshold=10)
+    sim.bulk_seconds = 30.0
+    assert isinstance(await shopify_bulk.start(conn, await conn.location()), str)
+    sim.bulk_concurrency = 1
+    assert len(await pull(conn)) == 30
+    assert len(sim.bulk_runs) == 1 and sim.requests["mutation bulkOperationRunQuery"] == 2
+
+
+@pytest.mark.parametrize("refusal", ["OPERATION_IN_PROGRESS", "LIMIT_REACHED"])
+async def test_a_busy_bulk_queue_pages_instead(clock, refusal):
+    sim, conn = make(clock, n=30, bulk_threshold=10)
+    if refusal == "LIMIT_REACHED":
+        sim.bulk_limit_reached = True
+    else:
+        sim.bulk_seconds, sim.bulk_concurrency = 1e6, 1
+        sim.bulk_runs[9] = BulkRun(9, "{ products { nodes { id } } }", [], clock.monotonic(), "", seconds=1e6)
+    assert len(await pull(conn)) == 30
+    assert sim.requests["query location"] == 2 and len(sim.bulk_runs) == (1 if refusal != "LIMIT_REACHED" else 0)
+
+
+async def test_the_pull_waits_only_what_shopify_prices(clock):
+    """Shopify prices connections below the linear 2 + first × node (its formula is not
+    published): after the first answer the pull reserves what Shopify asked, not 754."""
+    import math
+
+    sim, conn = make(clock, n=3000, bulk_threshold=None)
+    sim.connection_size = lambda n: math.log2(n + 1)  # ~8 × 3 + 3 = 28 points a page
+    sim.bucket = type(sim.bucket)(1000.0, 50.0, 1000.0, clock.monotonic())
+    assert len(await pull(conn)) == 3000  # the first page was priced at 754 (not known yet), then 28
+    sim.bucket.available, started = 100.0, clock.t  # another app of the shop drained it
+    assert len(await pull(conn)) == 3000
+    floor = (12 * 28 - 100) / 50  # 12 pages of 28 points from 100, at 50 a second: what Shopify needs
+    assert sim.throttled == 0 and floor * 0.9 <= clock.t - started <= floor * 1.2, clock.t - started
+
+
+async def test_a_key_still_in_flight_is_an_unknown_outcome(clock):
+    from syncd.connectors import UnknownOutcome
+
+    sim, conn = make(clock, stock={"A": 5})
+    obs = await pull(conn)
+    sim.in_flight_keys.add("k-1")
+    [result] = await conn.push([adj(obs["A"], 9)], "k-1")
+    assert isinstance(result, UnknownOutcome) and sim.quantity("A") == 5
+
+
+async def test_the_simulator_refuses_a_duplicate_row_and_stocks_anywhere_from_2026_10():
+    sim = ShopifySimulator([ShItem(100, "A", 1), ShItem(101, "B", 0, stocked=False)], token=TOKEN, clock=FakeClock())
+    q = SET % (", $key: String!", " @idempotent(key: $key)")
+    base = {"name": "available", "reason": "correction"}
+    body = await post(sim, q, {"input": {**base, "quantities": [row(changeFromQuantity=1), row(changeFromQuantity=1)]},
+                               "key": "k1"})
+    [error] = body["data"]["inventorySetQuantities"]["userErrors"]
+    assert error["code"] == "NO_DUPLICATE_INVENTORY_ITEM_ID_GROUP_ID_PAIR" and error["field"][2] == "1"
+    unstocked = row(inventoryItemId="gid://shopify/InventoryItem/101", changeFromQuantity=0)
+    old = await post(sim, q, {"input": {**base, "quantities": [unstocked]}, "key": "k2"}, version="2026-07")
+    assert old["data"]["inventorySetQuantities"]["userErrors"][0]["code"] == "ITEM_NOT_STOCKED_AT_LOCATION"
+    new = await post(sim, q, {"input": {**base, "quantities": [unstocked]}, "key": "k3"})
+    assert new["data"]["inventorySetQuantities"]["userErrors"] == [] and sim.item("B").stocked
+    assert sim.item("B").available == 3
+    noop = await post(sim, q, {"input": {**base, "quantities": [{**unstocked, "changeFromQuantity": 3}]}, "key": "k4"})
+    assert noop["data"]["inventorySetQuantities"] == {"inventoryAdjustmentGroup": None, "userErrors": []}

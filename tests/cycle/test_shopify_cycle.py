@@ -40,7 +40,7 @@ async def settles(pool: Pool, engine: Engine, clock: FakeClock, ledger: Ledger, 
 
 
 @pytest.mark.parametrize(("platform", "refusal"), [("shopify", "CHANGE_FROM_QUANTITY_STALE"),
-                                                  ("wix", "INVALID_REVISION")])
+                                                  ("wix", "REVISION_MISMATCH")])
 async def test_a_sale_between_pull_and_push_is_a_cas_conflict_settled_next_cycle(monkeypatch, engine, clock,
                                                                                  platform, refusal):
     """Shopify (changeFromQuantity) and Wix V3 (revision) refuse the stale row: a
