@@ -45,7 +45,8 @@ async def test_a_store_event_carries_a_sale_to_every_store_in_seconds(tmp_path, 
     url = f"sqlite:///{tmp_path}/l.db"
     base = pool.settings(url, store_options={n: {"webhook_secret_env": f"HOOK_{n.upper()}"} for n in SECRETS})
     port, hook_port = free_port(), free_port()
-    settings = Settings(ledger=base.ledger, stores=base.stores, sync={"interval_seconds": 3600, "event_debounce_ms": 50},
+    settings = Settings(ledger=base.ledger, stores=base.stores,
+                        sync={"interval_seconds": 3600, "event_debounce_ms": 50},
                         daemon={"listen": f"127.0.0.1:{port}", "webhook_listen": f"127.0.0.1:{hook_port}"})
     daemon = Daemon(settings, transports=pool.transports(), notifier=SystemdNotifier({}))
     task = asyncio.create_task(daemon.serve())

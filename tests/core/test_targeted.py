@@ -120,5 +120,6 @@ def test_a_negative_count_read_by_an_event_is_a_sale():
 
 
 def test_remote_ids_of_a_store():
-    snapshot = Snapshot(available={"X": 1, "Y": 1}, items={("a", "X"): ItemState("1", 1), ("a", "Y"): ItemState("2", 1)})
+    snapshot = Snapshot(available={"X": 1, "Y": 1},
+                        items={("a", "X"): ItemState("1", 1), ("a", "Y"): ItemState("2", 1)})
     assert remote_ids_of(snapshot, "a") == ["1", "2"] and remote_ids_of(snapshot, "b") == []
