@@ -6,7 +6,7 @@ Each platform's simulator enforces that platform's documented limit:
 
     squarespace  300 requests/min, a token bucket of 300 (429 → 60 s lockout)
     bigcommerce  150 requests per 30 s window (Standard/Plus)
-    saasignal    10 requests/s (Free plan), 1 s windows
+    saasignal    a token bucket of 10 requests/s, burst 10 (Free plan)
     shopify      a 2,000-point query-cost bucket refilling at 100 points/s
     wix          200 requests per sliding minute (Catalog V1: the catalogue that needs most requests)
 
@@ -49,7 +49,7 @@ SIZES = {"squarespace": 100_000, "bigcommerce": 200_000, "saasignal": 2_000, "sh
 LIMITS = {
     "squarespace": {"rate_limit_per_minute": 300},
     "bigcommerce": {"quota": 150},
-    "saasignal": {"rps": 10},
+    "saasignal": {"rps": 10, "burst": 10},
     "shopify": {"restore_rate": 100.0, "bucket_size": 2000.0},
     "wix": {"rate_limit_per_minute": 200, "catalog": "V1_CATALOG"},
 }
@@ -128,8 +128,8 @@ def floor_seconds(platform: str, requests: int, cost: float) -> float:
         return max(0.0, requests - 300) / 5
     if platform == "bigcommerce":  # 150 per 30 s window, from the first request
         return (math.ceil(requests / 150) - 1) * 30.0
-    if platform == "saasignal":  # 10 per 1 s window
-        return float(math.ceil(requests / 10) - 1)
+    if platform == "saasignal":  # a bucket of 10, 10/s
+        return max(0.0, requests - 10) / 10
     if platform == "shopify":  # 2,000 points, 100/s
         return max(0.0, cost - 2000) / 100
     if platform == "wix":  # 200 per sliding minute
@@ -151,6 +151,12 @@ async def measure(platform: str, skus: int, interval: float) -> dict[str, Any]:
         options["bulk_seconds"] = 1.0
     pool = Pool({"src": ("squarespace", stock), "dut": (platform, stock)}, clock=clock,
                 sim_options={"dut": options})
+    if platform == "saasignal":  # a catalogue of products with variants: 6 a product, as stores have them
+        from syncd.testing.saasignal_sim import SaaSignalSimulator, SsRecord
+
+        records = [SsRecord(f"inv_{i:06d}", f"prod_{i // 6:06d}", f"var_{i:06d}", sku, q)
+                   for i, (sku, q) in enumerate(stock.items())]
+        pool.sims["dut"] = SaaSignalSimulator(records, token=pool["dut"].token, clock=clock, **options)
     counting = Counting(pool["dut"].app)
     transports: dict[str, httpx.AsyncBaseTransport] = {"src": httpx.ASGITransport(app=pool["src"].app),
                                                        "dut": httpx.ASGITransport(app=counting)}

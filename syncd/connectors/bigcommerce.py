@@ -4,7 +4,15 @@ Pull: ``GET /inventory/locations/{location_id}/items`` in pages of 1,000, walkin
 ``meta.pagination`` to the end with several page numbers in flight at once; the quantity
 is ``total_inventory_onhand`` at the configured location (the unit the absolute write
 sets; BigCommerce's ``safety_stock`` then holds back a further buffer). An item is its
-variant (``v<id>``), or its product (``p<id>``) when stock is tracked by product.
+variant (``v<id>``), or its product (``p<id>``) when stock is tracked by product and the
+item is listed without a variant id.
+
+Tracked by product: an item listed WITH a variant id may belong to a product that tracks
+stock itself (``inventory_tracking: "product"``); the location-items schema carries no
+tracking mode, so the connector cannot tell from the page. A write naming such a variant is
+refused whole (422 "[Item with variant_id 106 is tracked by product, please update stock by
+product id]", the spec's example); the connector then writes that item by the
+``product_id`` its pulled identity carried, at once, and keeps doing so.
 
 Writes (no idempotency key and no compare-and-set on this platform):
 - absolute (default): a fresh read just before ``PUT /inventory/adjustments/absolute``;
@@ -18,6 +26,7 @@ Writes are asynchronous (``{transaction_id}``): reads may lag by ``apply_lag``.
 from __future__ import annotations
 
 import asyncio
+import re
 from collections import deque
 from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import timedelta
@@ -28,9 +37,9 @@ import httpx
 
 from .. import __version__
 from ..core import Adjustment, CatalogEntry, ConflictKind, ItemIssue, Observation, Quantity, WriteStrategy
-from ..errors import BadStoreData, PermanentStoreError, StoreError, TransientStoreError
+from ..errors import AuthError, BadStoreData, PermanentStoreError, StoreError, TransientStoreError
 from ..http import ApiClient
-from .base import Applied, Capabilities, Deferred, Page, Rejected, UnknownOutcome, WriteResult
+from .base import Applied, Capabilities, Check, Deferred, Page, Rejected, UnknownOutcome, WriteResult
 
 __all__ = ["DEFAULT_BASE_URL", "BigCommerceConnector", "capabilities", "pace"]
 
@@ -41,6 +50,7 @@ MAX_ROWS = 2000
 READ_CHUNK = 250  # ids per filtered read
 INT32_MAX = 2_147_483_647
 DEFAULT_APPLY_LAG = timedelta(seconds=10)
+TRACKED_BY_PRODUCT = re.compile(r"variant_id (\d+) is tracked by product")
 
 
 def capabilities(write_mode: str = "absolute", apply_lag: timedelta | None = None) -> Capabilities:
@@ -85,6 +95,8 @@ class BigCommerceConnector:
         self.capabilities = caps or capabilities()
         self._prefix = f"/stores/{store_hash}/v3"
         self._location = location_id
+        self._product_of: dict[int, int] = {}  # variant id → its product's id, from pulled identities
+        self._by_product: set[int] = set()  # variant ids the store said are tracked by product
         self._headers = {"X-Auth-Token": token, "Accept": "application/json",
                          "User-Agent": f"syncd/{__version__} (multi-store inventory sync)"}
 
@@ -167,6 +179,8 @@ class BigCommerceConnector:
             raise self._bad("an item lacks 'identity' or 'total_inventory_onhand'")
         if type(variant := identity.get("variant_id")) is int:  # bool is not int here
             ref = f"v{variant}"
+            if type(product := identity.get("product_id")) is int:
+                self._product_of[variant] = product
         elif type(product := identity.get("product_id")) is int:
             ref = f"p{product}"
         else:
@@ -198,6 +212,41 @@ class BigCommerceConnector:
     def _bad(self, message: str) -> BadStoreData:
         return BadStoreData(message, store=self.name)
 
+    # --- syncd check (read-only) ----------------------------------------------------------
+
+    async def check(self) -> list[Check]:
+        """Token, the location (exists, active), the inventory scope and the first page:
+        two GETs. The write scope cannot be seen without writing; it is named."""
+        want = self._location
+        query = {"location_id:in": want} if want is not None else {"is_default": "true"}
+        try:
+            body = await self._get("/inventory/locations", query)
+        except StoreError as exc:
+            return _refused(exc, "location", "Store Locations: read-only (store_locations_read_only)")
+        checks = [Check("token", True, "the access token was accepted")]
+        data = body.get("data") if isinstance(body, dict) else None
+        location = data[0] if isinstance(data, list) and data and isinstance(data[0], dict) else None
+        if location is None or not isinstance(location.get("id"), int):
+            what = f"location {want} does not exist" if want is not None else "the store has no default location"
+            return [*checks, Check("location", False, what, "set location_id to one of the store's locations "
+                                   "(Settings › Locations) or leave it out for the default one")]
+        if location.get("enabled") is False:
+            return [*checks, Check("location", False, f"location {location['id']} is not active",
+                                   "activate the location in BigCommerce, or set location_id to an active one")]
+        self._location = int(location["id"])
+        checks.append(Check("location", True, f"location {self._location} exists and is active"))
+        path = f"/inventory/locations/{self._location}/items"
+        try:
+            rows, _ = self._page(await self._get(path, {"page": 1, "limit": PAGE_LIMIT}), 1)
+            page = self._parse(rows, set())
+        except StoreError as exc:
+            return [*checks, *_refused(exc, "first_page", "Store Inventory: modify (store_inventory)")]
+        checks.append(Check("scopes", True, "inventory reads allowed; writes need Store Inventory: modify "
+                                            "(store_inventory), which cannot be checked without writing"))
+        issues = f", {len(page.issues)} item(s) syncd cannot use" if page.issues else ""
+        checks.append(Check("first_page", True, f"{len(page.observations)} item(s) on the first page{issues}"))
+        return checks
+
     # --- writes ---------------------------------------------------------------------------
 
     async def push(self, batch: Sequence[Adjustment], key: str) -> list[WriteResult]:
@@ -223,23 +272,55 @@ class BigCommerceConnector:
             results.update(zip(ready, sent, strict=True))
         return [results[i] for i in range(len(batch))]
 
+    def _identity(self, remote_id: str) -> dict[str, int]:
+        """The row's identity: ``variant_id``, or ``product_id`` for a product-level item
+        (listed without a variant, or a variant the store said is tracked by product)."""
+        number = int(remote_id[1:])
+        if remote_id[0] == "p":
+            return {"product_id": number}
+        if number in self._by_product:
+            return {"product_id": self._product_of[number]}
+        return {"variant_id": number}
+
     async def _send(self, batch: Sequence[Adjustment], path: str, method: str, *, relative: bool) -> list[WriteResult]:
+        """One write. A refusal naming variants tracked by product (nothing was applied:
+        validation is all or nothing) is sent again at once with those rows by product id."""
         loc = await self.location()
-        items = []
-        for a in batch:
-            kind = "variant_id" if a.remote_id[0] == "v" else "product_id"
-            ident = {kind: int(a.remote_id[1:])}
-            items.append({"location_id": loc, **ident, "quantity": a.delta if relative else a.target})
-        request = self.client.http.build_request(
-            method, self._prefix + path, json={"reason": "syncd stock sync", "items": items},
-            headers={**self._headers, "Content-Type": "application/json"})
-        try:
-            await self.client.send(request, retry="unsent")
-        except TransientStoreError as exc:
-            if exc.maybe_applied:
-                return [UnknownOutcome(exc.reason)] * len(batch)
-            return [Deferred(None)] * len(batch)
-        except PermanentStoreError as exc:
-            # Validation is all or nothing and the title may not name the item: split.
-            return [Rejected(str(exc.status), exc.reason, whole_batch=exc.status == 422)] * len(batch)
-        return [Applied()] * len(batch)
+        in_batch = {int(a.remote_id[1:]) for a in batch if a.remote_id[0] == "v"}
+        while True:
+            items = [{"location_id": loc, **self._identity(a.remote_id), "quantity": a.delta if relative else a.target}
+                     for a in batch]
+            request = self.client.http.build_request(
+                method, self._prefix + path, json={"reason": "syncd stock sync", "items": items},
+                headers={**self._headers, "Content-Type": "application/json"})
+            try:
+                await self.client.send(request, retry="unsent")
+            except TransientStoreError as exc:
+                if exc.maybe_applied:
+                    return [UnknownOutcome(exc.reason)] * len(batch)
+                return [Deferred(None)] * len(batch)
+            except PermanentStoreError as exc:
+                named = {int(v) for v in TRACKED_BY_PRODUCT.findall(exc.reason)}
+                learned = {v for v in named & in_batch if v in self._product_of} - self._by_product
+                if exc.status == 422 and learned:
+                    self._by_product |= learned
+                    continue
+                # Validation is all or nothing and the title may not name the item: split.
+                return [Rejected(str(exc.status), exc.reason, whole_batch=exc.status == 422)] * len(batch)
+            return [Applied()] * len(batch)
+
+
+def _refused(exc: StoreError, name: str, scope: str) -> list[Check]:
+    """A failed read as ``syncd check`` lines: 401 the token, 403 the named scope."""
+    if isinstance(exc, AuthError) and exc.status == 403:
+        return [Check("token", True, "the access token was accepted"),
+                Check("scopes", False, f"the token lacks a scope (403): {exc.reason}",
+                      f"give the API account the scope {scope} in BigCommerce (Settings › API accounts)")]
+    if isinstance(exc, AuthError):
+        return [Check("token", False, f"the access token was refused ({exc.status}): {exc.reason}",
+                      "check the token the store's token_env / token_file names: wrong, revoked or expired")]
+    if isinstance(exc, PermanentStoreError) and exc.status == 404 and name == "first_page":
+        return [Check("location", False, f"the location's inventory was not found (404): {exc.reason}",
+                      "set location_id to one of the store's locations, or leave it out for the default one")]
+    return [Check(name, False, f"{type(exc).__name__}: {exc.reason}",
+                  "check store_hash and base_url, then run syncd check again")]

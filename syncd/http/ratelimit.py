@@ -101,7 +101,9 @@ class WindowLimiter(_Paced):
         if len(self._sent) < self.quota:
             self._sent.append(now)
             return 0.0
-        return self._sent[0] + self.window - now
+        # Never 0 here: a send allowed now would not be counted (when the oldest send is due
+        # to leave the window just now, the subtraction above can round it in).
+        return max(EPSILON, self._sent[0] + self.window - now)
 
 
 def limiter_for(per_minute: float, clock: Clock, window: timedelta | None = None) -> Limiter:

@@ -3,10 +3,12 @@ and its OpenAPI files (tests validate its answers against ``inventory.v3.yml``).
 
 Page/limit paging with ``meta.pagination`` (default 50, maximum 1,000); problem+json
 errors; ``X-Auth-Token``; asynchronous writes answered ``{transaction_id}`` and applied
-after ``apply_delay`` seconds; ≤ 2,000 rows a request; "tracked by product" and "absolute
-before relative" 422s; the safety-stock floor on relative writes; the int32 ceiling; the
-four ``X-Rate-Limit-*`` headers on every answer and a 429 with ``X-Retry-After``.
-Untracked products (``inventory_tracking: none``) are not in the Inventory API.
+after ``apply_delay`` seconds; ≤ 2,000 rows a request; "tracked by product" (a write naming
+the variant of an item whose product tracks stock) and "absolute before relative" 422s;
+the safety-stock floor on relative writes; the int32 ceiling; the four ``X-Rate-Limit-*``
+headers on every answer and a 429 with ``X-Retry-After``; OAuth scopes (403) and an
+inactive location (knobs for ``syncd check``). Untracked products (``inventory_tracking:
+none``) are not in the Inventory API.
 """
 
 from __future__ import annotations
@@ -31,11 +33,19 @@ __all__ = ["BcItem", "BigCommerceSimulator"]
 INT32_MAX = 2_147_483_647
 MAX_ROWS = 2000
 PROBLEM = "https://developer.bigcommerce.com/api-docs/getting-started/api-status-codes"
+ALL_SCOPES = ("store_inventory", "store_locations")
+# Which scope lets a request through: (path suffix, read?) → accepted scopes.
+NEEDS = {("/inventory/locations", True): ("store_locations_read_only", "store_locations"),
+         ("/inventory", True): ("store_inventory_read_only", "store_inventory"),
+         ("/inventory", False): ("store_inventory",)}
 
 
 @dataclass
 class BcItem:
-    """One inventory item at the simulated location. ``variant_id`` None: tracked by product."""
+    """One inventory item at the simulated location. ``by_product``: the product's
+    ``inventory_tracking`` is "product" (implied when ``variant_id`` is None); such an item
+    may still be listed with its (base) variant's id, and a write naming that variant is
+    refused, as in the spec's example."""
 
     product_id: int
     variant_id: int | None
@@ -44,10 +54,15 @@ class BcItem:
     safety_stock: int = 0
     tracked: bool = True
     has_absolute: bool = True
+    by_product: bool = False
 
     @property
     def ref(self) -> str:
         return f"v{self.variant_id}" if self.variant_id is not None else f"p{self.product_id}"
+
+    @property
+    def product_level(self) -> bool:
+        return self.by_product or self.variant_id is None
 
 
 def problem(status: int, title: str, errors: dict[str, Any] | None = None,
@@ -61,8 +76,10 @@ class BigCommerceSimulator:
 
     def __init__(self, items: Iterable[BcItem] = (), *, store_hash: str = "abc123", token: str = "bc-token",
                  clock: Clock | None = None, location_id: int = 1, quota: int | None = None,
-                 apply_delay: float = 0.0) -> None:
+                 apply_delay: float = 0.0, scopes: Iterable[str] = ALL_SCOPES) -> None:
         self.items = {i.ref: i for i in items}
+        self.scopes = set(scopes)  # the token's OAuth scopes (inventory.v3.yml / locations.v3.yml)
+        self.location_enabled = True
         self._tracked: list[BcItem] | None = None
         self._tracked_src: dict[str, BcItem] = {}
         self.store_hash, self.token, self.location_id = store_hash, token, location_id
@@ -134,6 +151,10 @@ class BigCommerceSimulator:
             return problem(401, "Unauthorized")
         if request.headers.get("accept") not in ("application/json", "*/*", None):
             return problem(406, "Not acceptable")
+        path = request.url.path.split("/v3", 1)[-1]
+        area = "/inventory/locations" if path == "/inventory/locations" else "/inventory"
+        if not self.scopes & set(NEEDS[(area, request.method == "GET")]):
+            return problem(403, "You don't have a required scope to access the endpoint")
         if self.quota is not None:
             now = self.clock.monotonic()
             if now >= self._window_start + self.window:
@@ -155,9 +176,17 @@ class BigCommerceSimulator:
             return refused
         loc = {"id": self.location_id, "code": "BC-LOCATION-1", "label": "Default location",
                "description": "", "managed_by_external_source": False, "type_id": "PHYSICAL",
-               "enabled": True, "storefront_visibility": True}
-        return self._json({"data": [loc], "meta": {"pagination": {
-            "total": 1, "count": 1, "per_page": 50, "current_page": 1, "total_pages": 1,
+               "enabled": self.location_enabled, "storefront_visibility": True}
+        q = request.query_params
+        shown = [loc]
+        if "location_id:in" in q and str(self.location_id) not in q["location_id:in"].split(","):
+            shown = []
+        if q.get("is_active") in ("true", "false") and (q["is_active"] == "true") != self.location_enabled:
+            shown = []
+        if q.get("is_default") == "false":  # the only location is the default one
+            shown = []
+        return self._json({"data": shown, "meta": {"pagination": {
+            "total": len(shown), "count": len(shown), "per_page": 50, "current_page": 1, "total_pages": 1,
             "links": {"current": "?page=1&limit=50"}}}})
 
     async def _items(self, request: Request) -> Response:
@@ -239,14 +268,18 @@ class BigCommerceSimulator:
             return problem(422, "Payload contains invalid fields", {f"items.{n}": "one identity, integer quantity"})
         if row["location_id"] != self.location_id:
             return problem(422, f"Location {row['location_id']} not found")
+        if not self.location_enabled:  # only enabled locations accept stock edits (title unconfirmed)
+            return problem(422, f"Location {row['location_id']} is not active")
         try:
             item = index.get((ids[0], row[ids[0]]))
         except TypeError:  # a list or an object: matches no item
             item = None
         if item is None:
             return problem(422, f"Items with identity: [{ids[0]} {row[ids[0]]}] not found")
-        if ids[0] == "variant_id" and item.variant_id is None:
-            return problem(422, f"[Item with variant_id {row['variant_id']} is tracked by product, "
+        if ids[0] != "product_id" and item.product_level:
+            # The spec's own example ("Item has another tracking mode error"); a SKU naming
+            # such an item is refused the same way (unconfirmed: the harsher reading).
+            return problem(422, f"[Item with {ids[0]} {row[ids[0]]} is tracked by product, "
                                 "please update stock by product id]")
         if kind == "abs":
             if not 0 <= qty <= INT32_MAX:
@@ -269,7 +302,7 @@ class BigCommerceSimulator:
             if not item.tracked:
                 continue
             keys = [("sku", item.sku), ("variant_id", item.variant_id)]
-            if item.variant_id is None:
+            if item.product_level:
                 keys.append(("product_id", item.product_id))
             for key in keys:
                 index.setdefault(key, item)

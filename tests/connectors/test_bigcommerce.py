@@ -225,3 +225,87 @@ def test_the_vendored_specs_are_the_shared_ones():
         pytest.skip("shared/stores/specs is not beside this checkout")
     for name in ("inventory.v3.yml", "locations.v3.yml", "product-variants_catalog.v3.yml"):
         assert (SPECS / name).read_bytes() == (shared / name).read_bytes(), name
+
+
+@pytest.mark.parametrize("write_mode", ["absolute", "relative"])
+async def test_a_variant_whose_product_tracks_stock_is_written_by_product_id(clock, write_mode):
+    """The product tracks stock itself but its item is listed with a variant id: the write
+    by variant_id is refused whole (422, the spec's example), so that row is sent again at
+    once by the product_id its identity carried; the next write goes by product_id directly.
+    The refusal and both writes validate against inventory.v3.yml."""
+    sim = BigCommerceSimulator([BcItem(7, 70, "BY-PRODUCT", 40, by_product=True), BcItem(8, 80, "PLAIN", 5)],
+                               clock=clock)
+    conn, transport = make(sim, clock, write_mode=write_mode)
+    obs, _ = await pull_all(conn)
+    assert {o.remote_id for o in obs} == {"v70", "v80"}
+    mode = WriteMode.RELATIVE if write_mode == "relative" else WriteMode.ABSOLUTE
+    assert await conn.push([adj("v70", 40, 15, mode), adj("v80", 5, 6, mode)], "k") == [Applied(), Applied()]
+    assert sim.quantity("BY-PRODUCT") == 15 and sim.quantity("PLAIN") == 6
+    quantity = (lambda before, after: after - before) if write_mode == "relative" else (lambda before, after: after)
+    assert sim.writes[-1]["items"] == [{"location_id": 1, "product_id": 7, "quantity": quantity(40, 15)},
+                                       {"location_id": 1, "variant_id": 80, "quantity": quantity(5, 6)}]
+    path = "/inventory/adjustments/" + write_mode
+    calls = sim.requests[("POST " if write_mode == "relative" else "PUT ") + path]
+    assert calls == 2  # refused once, then written
+    assert await conn.push([adj("v70", 15, 9, mode)], "k") == [Applied()]
+    assert sim.requests[("POST " if write_mode == "relative" else "PUT ") + path] == calls + 1
+    assert sim.quantity("BY-PRODUCT") == 9 and transport.errors == []
+
+
+async def test_a_product_tracked_item_gets_its_target_in_a_cycle(clock, engine, monkeypatch):
+    """A whole cycle: a sale on Squarespace reaches a BigCommerce item whose product tracks
+    stock (listed with a variant id), instead of being split off and given up."""
+    from syncd.service import reconcile_once
+    from syncd.testing.pool import Pool
+
+    pool = Pool({"sq": ("squarespace", {"A": 40, "B": 10}), "bc": ("bigcommerce", {"A": 40, "B": 10})}, clock=clock)
+    pool["bc"].item("A").by_product = True
+    for k, v in pool.env().items():
+        monkeypatch.setenv(k, v)
+    settings = pool.settings(engine.url.render_as_string(hide_password=False))
+    await reconcile_once(settings, clock, engine=engine, transports=pool.transports())
+    pool["sq"].sell("A", 25)
+    report = await reconcile_once(settings, clock, engine=engine, transports=pool.transports())
+    assert report.exit_code == 0, report
+    assert pool["bc"].quantity("A") == 15
+
+
+def _failed(checks: list) -> list[tuple[str, str]]:
+    return [(c.name, c.fix) for c in checks if not c.ok]
+
+
+@pytest.mark.parametrize(("inject", "location_id", "failed", "fix_words"), [
+    (None, 1, [], ""),
+    (None, None, [], ""),
+    ("token", 1, ["token"], "token"),
+    ("no store_locations", 1, ["scopes"], "store_locations_read_only"),
+    ("no store_inventory", 1, ["scopes"], "store_inventory"),
+    (None, 9, ["location"], "location_id"),
+    ("inactive", 1, ["location"], "activate"),
+    ("unreadable page", 1, ["first_page"], ""),
+])
+async def test_check_names_each_failure_with_its_fix_and_writes_nothing(clock, inject, location_id, failed,
+                                                                        fix_words):
+    """check(): token (401), the locations and inventory read scopes (403), the configured
+    location (exists, active), the first page; every request valid against the spec, none a write."""
+    sim = BigCommerceSimulator(catalogue(5), clock=clock,
+                               scopes={"no store_locations": ["store_inventory"],
+                                       "no store_inventory": ["store_locations"]}.get(inject, ("store_inventory",
+                                                                                             "store_locations")))
+    sim.location_enabled = inject != "inactive"
+    if inject == "unreadable page":
+        sim.faults.add("GET", r".*/items", "status", status=200, body={"data": []})
+    conn, transport = make(sim, clock, location_id=location_id)
+    if inject == "token":
+        conn._headers["X-Auth-Token"] = "not-the-token-42"
+    checks = await conn.check()
+    got = _failed(checks)
+    assert [name for name, _ in got] == failed, checks
+    if failed:
+        assert fix_words in got[0][1] and "not-the-token-42" not in str(checks)
+    else:
+        assert [c.name for c in checks] == ["token", "location", "scopes", "first_page"]
+        assert "5 item(s)" in checks[-1].detail
+    assert sim.writes == [] and not [k for k in sim.requests if not k.startswith("GET")]
+    undeclared = ("ResponseNotFound(http_status='401'", "ResponseNotFound(http_status='403'")  # not in the spec
+    assert [e for e in transport.errors if not any(u in e for u in undeclared)] == []

@@ -70,3 +70,52 @@ async def test_filtered_reads(sim: BigCommerceSimulator, query: dict[str, str], 
     got = [f"v{d['identity']['variant_id']}" if "variant_id" in d["identity"] else f"p{d['identity']['product_id']}"
            for d in r.json()["data"]]
     assert sorted(got) == sorted(refs)
+
+
+@pytest.mark.parametrize(("method", "path", "operation"), [("PUT", "absolute", "put"), ("POST", "relative", "post")])
+async def test_the_tracked_by_product_refusal_is_the_specs_own_example(clock: FakeClock, method: str, path: str,
+                                                                      operation: str) -> None:
+    """inventory.v3.yml's "Item has another tracking mode error" example, taken from the
+    file: a write naming variant 106 of a product that tracks stock gets exactly that body
+    (and content type); the product_id form of the same row is accepted."""
+    import yaml
+
+    from tests.support.openapi import SPECS
+
+    spec = yaml.safe_load((SPECS / "inventory.v3.yml").read_text())
+    answer = spec["paths"][f"/inventory/adjustments/{path}"][operation]["responses"]["422"]["content"]
+    example = answer["application/problem+json"]["examples"]["Item has another tracking mode error"]["value"]
+    sim = BigCommerceSimulator([BcItem(product_id=11, variant_id=106, sku="X", onhand=5, by_product=True)],
+                               clock=clock)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=sim.app), base_url="http://bc") as c:
+        for ident, status in (({"variant_id": 106}, 422), ({"product_id": 11}, 200)):
+            r = await c.request(method, f"{BASE}/adjustments/{path}", headers=HEAD,
+                                json={"items": [{"location_id": 1, **ident, "quantity": 1}]})
+            assert r.status_code == status, r.text
+            if status == 422:
+                assert r.json() == example
+                assert r.headers["content-type"].startswith("application/problem+json")
+    assert sim.items["v106"].onhand in (1, 6)  # absolute sets 1, relative adds 1
+
+
+def test_the_scopes_the_simulator_and_check_name_are_the_specs() -> None:
+    """Every OAuth scope the simulator enforces (and check() names in its fixes) is in the
+    OAuth-scope table of the spec that owns the route (securitySchemes' description)."""
+    import re
+
+    import yaml
+
+    from syncd.testing.bigcommerce_sim import NEEDS
+    from tests.support.openapi import SPECS
+
+    def scopes(name: str) -> set[str]:
+        text = yaml.safe_load((SPECS / name).read_text())["components"]["securitySchemes"]["X-Auth-Token"]
+        return set(re.findall(r"\| `(store_[a-z_]+)` \|", text["description"]))
+
+    owner = {"/inventory/locations": scopes("locations.v3.yml"), "/inventory": scopes("inventory.v3.yml")}
+    assert owner["/inventory"] == {"store_inventory", "store_inventory_read_only"}
+    for (area, _), accepted in NEEDS.items():
+        assert set(accepted) <= owner[area], (area, accepted)
+    source = (SPECS.parents[2] / "syncd" / "connectors" / "bigcommerce.py").read_text()
+    named = set(re.findall(r"\((store_[a-z_]+)\)", source))
+    assert named and named <= owner["/inventory"] | owner["/inventory/locations"], named
