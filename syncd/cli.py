@@ -18,34 +18,28 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.progress import Progress as RichProgress
 from rich.progress import TaskID, TextColumn
 from rich.table import Table
 from sqlalchemy import Engine
-from sqlalchemy.exc import SQLAlchemyError
 
 from . import __version__
-from .config import Settings, load_settings, resolve_token, resolve_webhook_secret
+from .cli_common import State, err, exit_codes, out
+from .cli_common import settings as _settings
+from .cli_webhooks import webhooks_app
+from .config import Settings
 from .cycle import CycleReport, Progress
-from .errors import ConfigError, LedgerError
+from .errors import ConfigError
 from .http import SystemClock
 from .ledger import make_engine, schema_exists, sqlite_path, upgrade
 from .ledger.aliases import parse_alias_csv, save_aliases
 from .ledger.queries import export_rows, list_conflicts, sku_history, store_status
-from .observability import configure_logging
 from .service import reconcile_once
 
 __all__ = ["app", "main"]
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Multi-store inventory sync.")
-out = Console(soft_wrap=True)
-err = Console(stderr=True, soft_wrap=True)
-
-
-class _State:
-    config: Path | None = None
-    log_level: str = "info"
+app.add_typer(webhooks_app, name="webhooks")
 
 
 @app.callback()
@@ -54,35 +48,7 @@ def _root(
                                                help="TOML config (default config/syncd.toml).")] = None,
     log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "info",
 ) -> None:
-    _State.config, _State.log_level = config, log_level
-
-
-def _settings(tokens: bool = True) -> Settings:
-    """The validated settings; ``tokens``: also read every store's token (commands that
-    talk to stores need them, read-only ledger commands do not)."""
-    try:
-        settings = load_settings(_State.config)
-        secrets = [resolve_token(s).get_secret_value() for s in settings.enabled_stores] if tokens else []
-        secrets += [w.get_secret_value() for s in settings.enabled_stores
-                    if tokens and (w := resolve_webhook_secret(s)) is not None]
-    except ConfigError as exc:
-        err.print(f"[bold red]configuration error:[/] {exc}", highlight=False)
-        raise typer.Exit(2) from None
-    configure_logging(secrets, level=_State.log_level)
-    return settings
-
-
-@contextlib.contextmanager
-def _exit_codes() -> Iterator[None]:
-    """Errors become DESIGN's exit codes with a clear message: configuration 2, ledger 1."""
-    try:
-        yield
-    except ConfigError as exc:
-        err.print(f"[bold red]configuration error:[/] {exc}", highlight=False)
-        raise typer.Exit(2) from None
-    except (LedgerError, SQLAlchemyError) as exc:
-        err.print(f"[bold red]ledger error:[/] {type(exc).__name__}: {str(exc).splitlines()[0]}", highlight=False)
-        raise typer.Exit(1) from None
+    State.config, State.log_level = config, log_level
 
 
 def _read_ledger(settings: Settings) -> Engine | None:
@@ -90,7 +56,7 @@ def _read_ledger(settings: Settings) -> Engine | None:
     path = sqlite_path(settings.ledger.url)
     if path is not None and not path.exists():
         return None
-    with _exit_codes():
+    with exit_codes():
         engine = make_engine(settings.ledger.url)
         return engine if schema_exists(engine) else None
 
@@ -101,7 +67,7 @@ def check(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] =
     from .check import check_stores, report_json
 
     settings = _settings()
-    with _exit_codes():
+    with exit_codes():
         results = asyncio.run(check_stores(settings, SystemClock()))
     data = report_json(results, {s.name: s.platform for s in settings.enabled_stores})
     if as_json:
@@ -185,7 +151,7 @@ def reconcile(
 ) -> None:
     """Run one cycle (pull every store, reconcile, push) and exit with its status."""
     settings = _settings()
-    with _exit_codes(), _progress(enabled=sys.stdout.isatty() and not as_json) as progress:
+    with exit_codes(), _progress(enabled=sys.stdout.isatty() and not as_json) as progress:
         report = asyncio.run(reconcile_once(settings, SystemClock(), dry_run=dry_run, progress=progress))
     if as_json:
         print(json.dumps(summary(report), indent=2, sort_keys=True))
@@ -203,7 +169,7 @@ def run() -> None:
 
     settings = _settings()
     try:
-        with _exit_codes():
+        with exit_codes():
             code = asyncio.run(Daemon(settings).serve())
     except OSError as exc:
         err.print(f"[bold red]cannot serve on {settings.daemon.listen}:[/] {exc}", highlight=False)

@@ -26,6 +26,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from ..http.clock import Clock, SystemClock
+from .bigcommerce_hooks_sim import hook_routes
 from .faults import FaultInjector
 
 __all__ = ["BcItem", "BigCommerceSimulator"]
@@ -92,12 +93,14 @@ class BigCommerceSimulator:
         self.writes: list[dict[str, Any]] = []  # every accepted write body, for tests
         self.merchant_changes: Counter[str] = Counter()
         self.before_write: list[Callable[[BigCommerceSimulator], None]] = []
+        self.hooks: dict[int, dict[str, Any]] = {}  # /v3/hooks
         base = f"/stores/{store_hash}/v3"
         routes = [
             Route(f"{base}/inventory/locations", self._locations, methods=["GET"]),
             Route(f"{base}/inventory/locations/{{location_id:int}}/items", self._items, methods=["GET"]),
             Route(f"{base}/inventory/adjustments/absolute", self._absolute, methods=["PUT"]),
             Route(f"{base}/inventory/adjustments/relative", self._relative, methods=["POST"]),
+            *hook_routes(self, base),
         ]
         self.faults = FaultInjector(Starlette(routes=routes))
         self.app = self.faults

@@ -17,6 +17,7 @@ from graphql import (
 )
 
 from .shopify_bulk_sim import bulk_operations, bulk_run, bulk_view
+from .shopify_hooks_sim import HOOK_RESOLVERS
 from .shopify_schema import MAX_INPUT, MAX_PAGE
 from .shopify_state import KEY_RETENTION, IdempotencyRecord, ShItem
 
@@ -361,6 +362,7 @@ def install(schema: GraphQLSchema) -> None:
         ("QueryRoot", "shop", lambda _, info: {"name": _sim(info).shop_name}),
         ("QueryRoot", "currentAppInstallation", lambda _, info: {"accessScopes": [
             {"handle": h, "description": h} for h in sorted(_sim(info).scopes)]}),
+        *HOOK_RESOLVERS,
     ):
         types[type_name].fields[field_name].resolve = fn  # type: ignore[attr-defined]
     types["Node"].resolve_type = lambda obj, info, t: obj["__typename"]  # type: ignore[attr-defined]

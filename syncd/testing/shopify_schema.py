@@ -30,6 +30,8 @@ from graphql import (
     value_from_ast,
 )
 
+from .shopify_hooks_sim import HOOK_MUTATIONS, HOOK_QUERY, HOOK_SDL
+
 __all__ = ["ERAS", "MAX_COST", "MAX_INPUT", "MAX_PAGE", "PAGE_CAP", "Cost", "era_of", "schema_for", "version_key"]
 
 MAX_PAGE = 250  # objects per connection page
@@ -158,8 +160,10 @@ def schema_for(era: str) -> GraphQLSchema:
     top = "ignoreCompareQuantity: Boolean = false" if era in ("legacy", "transition") else ""
     codes = ERROR_CODES if era == "latest" else f"{ERROR_CODES} {NOT_STOCKED}"
     group = "true" if era == "legacy" else "false"  # groupObjects defaulted to true up to 2025-10
-    return build_schema(SDL.replace("%ROW%", row).replace("%TOP%", top).replace("%CODES%", codes)
-                        .replace("%GROUP%", group))
+    sdl = (SDL.replace("%ROW%", row).replace("%TOP%", top).replace("%CODES%", codes).replace("%GROUP%", group)
+           .replace("type Mutation {\n", "type Mutation {\n" + HOOK_MUTATIONS)
+           .replace("type QueryRoot {\n", "type QueryRoot {\n" + HOOK_QUERY))
+    return build_schema(sdl + HOOK_SDL)
 
 
 class Cost:

@@ -101,6 +101,7 @@ class ShopifySimulator:
         self.fail_bulk = False
         self.fail_writes = 0  # the next N mutations fail inside Shopify (INTERNAL_SERVER_ERROR)
         self.keys: dict[str, IdempotencyRecord] = {}
+        self.webhooks: dict[str, dict[str, Any]] = {}  # webhook subscriptions by id
         self.applied_keys: Counter[str] = Counter()  # how many times a key's writes were applied (replays: not)
         self.requests: Counter[str] = Counter()
         self.throttled = 0

@@ -110,7 +110,11 @@ class SquarespaceSimulator:
         self.before_write: list[Callable[[SquarespaceSimulator], None]] = []
         self.orders: dict[str, dict[str, Any]] = {}  # what sell() placed, as the Orders API shows it
         self.on_order: list[Callable[[str], None]] = []  # order id → e.g. an order.create webhook
+        self.subscriptions: dict[str, dict[str, Any]] = {}
+        self.oauth = True  # False: the token is an API key, which cannot subscribe to webhooks
         routes = [
+            Route("/1.0/webhook_subscriptions", self._subscriptions, methods=["GET", "POST"]),
+            Route("/1.0/webhook_subscriptions/{id}", self._unsubscribe, methods=["DELETE"]),
             Route("/1.0/commerce/orders/{id}", self._order, methods=["GET"]),
             Route("/1.0/commerce/inventory", self._list, methods=["GET"]),
             Route("/1.0/commerce/inventory/adjustments", self._adjust, methods=["POST"]),
@@ -171,6 +175,35 @@ class SquarespaceSimulator:
             return False
         self._bucket -= 1
         return True
+
+    async def _subscriptions(self, request: Request) -> Response:
+        """Webhook subscriptions: OAuth tokens only; at most 25; a create answers the secret."""
+        if (refused := self._gate(request)) is not None:
+            return refused
+        if not self.oauth:
+            return _error(403, None, "Webhook subscriptions require an OAuth token.")
+        if request.method == "GET":
+            return JSONResponse({"webhookSubscriptions": [
+                {k: v for k, v in sub.items() if k != "secret"} for sub in self.subscriptions.values()]})
+        body = json.loads(await request.body() or b"{}")
+        topics, endpoint = body.get("topics"), body.get("endpointUrl")
+        usable = isinstance(endpoint, str) and endpoint.startswith(("https://", "http://127.0.0.1"))
+        if not usable or not isinstance(topics, list) or not topics or \
+                not set(topics) <= {"order.create", "order.update", "extension.uninstall"}:
+            return _error(400, "INVALID_ARGUMENT", "endpointUrl (https) and topics are required.")
+        if len(self.subscriptions) >= 25:
+            return _error(400, "INVALID_ARGUMENT", "At most 25 webhook subscriptions per website.")
+        sub = {"id": secrets.token_hex(12), "endpointUrl": endpoint, "topics": topics,
+               "secret": secrets.token_hex(32), "createdOn": self.clock.wall().isoformat()}
+        self.subscriptions[sub["id"]] = sub
+        return JSONResponse(sub, status_code=201)
+
+    async def _unsubscribe(self, request: Request) -> Response:
+        if (refused := self._gate(request)) is not None:
+            return refused
+        if self.subscriptions.pop(request.path_params["id"], None) is None:
+            return _error(404, None, "Webhook subscription not found.")
+        return Response(status_code=204)
 
     async def _order(self, request: Request) -> Response:
         """``GET /1.0/commerce/orders/{id}``: the order with its line items (variantId, sku, quantity)."""

@@ -52,6 +52,7 @@ from syncd.http import ApiClient, RateLimiter, RetryPolicy
 from syncd.testing import FakeClock
 from syncd.testing.shopify_schema import schema_for
 from syncd.testing.shopify_sim import ShItem, ShopifySimulator
+from syncd.webhooks import subscriptions
 
 DATA = Path(__file__).parent.parent / "data" / "shopify" / "admin_2026-10.json.gz"
 CONNECTOR_SOURCES = sorted((Path(shopify_documents.__file__).parent).glob("shopify*.py"))
@@ -116,7 +117,8 @@ def sent() -> list[dict[str, Any]]:
 
 
 def test_every_document_syncd_has_validates_against_2026_10() -> None:
-    documents = {**shopify_documents.DOCUMENTS, "BULK_QUERY": shopify_documents.bulk_query("gid://shopify/Location/1")}
+    documents = {**shopify_documents.DOCUMENTS, **subscriptions.DOCUMENTS,
+                 "BULK_QUERY": shopify_documents.bulk_query("gid://shopify/Location/1")}
     for name, text in documents.items():
         assert validate(real(), parse(text)) == [], name
 
