@@ -14,6 +14,7 @@ import dataclasses
 import json
 import sys
 from collections.abc import Iterator
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -29,7 +30,7 @@ from .cli_common import settings as _settings
 from .cli_webhooks import webhooks_app
 from .config import Settings
 from .cycle import CycleReport, Progress
-from .errors import ConfigError
+from .errors import ConfigError, ListenError
 from .http import SystemClock
 from .ledger import make_engine, schema_exists, sqlite_path, upgrade
 from .ledger.aliases import parse_alias_csv, save_aliases
@@ -42,13 +43,20 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, help="Multi-store 
 app.add_typer(webhooks_app, name="webhooks")
 
 
+class LogLevel(StrEnum):
+    DEBUG = "debug"
+    INFO = "info"
+    WARNING = "warning"
+    ERROR = "error"
+
+
 @app.callback()
 def _root(
     config: Annotated[Path | None, typer.Option("--config", "-c", envvar="SYNCD_CONFIG",
                                                help="TOML config (default config/syncd.toml).")] = None,
-    log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "info",
+    log_level: Annotated[LogLevel, typer.Option(case_sensitive=False, help="How much to log.")] = LogLevel.INFO,
 ) -> None:
-    State.config, State.log_level = config, log_level
+    State.config, State.log_level = config, log_level.value
 
 
 def _read_ledger(settings: Settings) -> Engine | None:
@@ -171,9 +179,9 @@ def run() -> None:
     try:
         with exit_codes():
             code = asyncio.run(Daemon(settings).serve())
-    except OSError as exc:
-        err.print(f"[bold red]cannot serve on {settings.daemon.listen}:[/] {exc}", highlight=False)
-        raise typer.Exit(1) from None
+    except ListenError as exc:  # in use, unresolvable, not this host's: one line, and a restart may help
+        err.print(f"[bold red]{exc}[/]", highlight=False)
+        raise typer.Exit(3) from None
     raise typer.Exit(code)
 
 

@@ -12,7 +12,7 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from .core import InitialPolicy
@@ -88,12 +88,12 @@ class DaemonSettings(BaseModel):
     status_token_env: str | None = Field(default=None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")  # bearer token for /status
     event_queue: int = Field(default=10_000, ge=1)  # events waiting at most; past it, 503 with Retry-After
 
-    @model_validator(mode="after")
-    def _addresses(self) -> DaemonSettings:
-        split_listen(self.listen)
-        if self.webhook_listen is not None:
-            split_listen(self.webhook_listen)
-        return self
+    @field_validator("listen", "webhook_listen")
+    @classmethod
+    def _address(cls, value: str | None) -> str | None:
+        if value is not None:
+            split_listen(value)
+        return value
 
     @property
     def host(self) -> str:

@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import os
 import signal
+import socket
 import time
 from collections.abc import Generator, Mapping
 from datetime import datetime, timedelta
@@ -33,7 +34,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from .config import Settings, resolve_webhook_secret, split_listen
-from .errors import ConfigError, LockNotHeld
+from .errors import ConfigError, ListenError, LockNotHeld
 from .http import Clock, SystemClock
 from .ledger import Ledger, as_utc, make_engine, upgrade
 from .ledger.tables import ConflictRow, CycleRow
@@ -283,10 +284,16 @@ class Daemon:
 
     @staticmethod
     async def _start(app: Starlette, listen: str) -> tuple[_Server, asyncio.Task[None]]:
+        """Bind ``listen`` here (a ``ListenError`` saying why not), then serve ``app`` on it."""
         host, port = split_listen(listen)
+        try:
+            family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
+            sock = socket.create_server((host, port), family=family)
+        except OSError as exc:
+            raise ListenError(f"cannot listen on {listen}: {exc.strerror or exc}") from None
         server = _Server(uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="off",
                                         access_log=False))
-        task = asyncio.create_task(server.serve())
+        task = asyncio.create_task(server.serve(sockets=[sock]))
         while not server.started:
             if task.done():
                 task.result()  # raises why it could not start (e.g. the port is taken)

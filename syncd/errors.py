@@ -9,8 +9,9 @@
     │   │   ├── AuthError            401/403: the token is wrong or lacks a scope
     │   │   └── BadStoreData         malformed page, invalid or looping cursor: fail this pull
     │   └── UnknownWriteOutcome      the request may or may not have been applied
-    └── LedgerError                  the ledger could not do what was asked
-        └── LockNotHeld              another cycle holds the ledger's cycle lock
+    ├── LedgerError                  the ledger could not do what was asked
+    │   └── LockNotHeld              another cycle holds the ledger's cycle lock
+    └── ListenError                  ``syncd run`` cannot listen on an address (exit code 3)
 
 Every ``StoreError`` names its store and, where there was a request, the method and a
 redacted URL (no query string, no credentials). Messages never contain secrets.
@@ -24,6 +25,7 @@ __all__ = [
     "BadStoreData",
     "ConfigError",
     "LedgerError",
+    "ListenError",
     "LockNotHeld",
     "PermanentStoreError",
     "RateLimited",
@@ -103,3 +105,7 @@ class LedgerError(SyncdError):
 
 class LockNotHeld(LedgerError):
     """Another cycle holds the ledger's cycle lock."""
+
+
+class ListenError(SyncdError):
+    """An HTTP address cannot be listened on: in use, not resolvable, not this host's."""
