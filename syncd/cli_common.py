@@ -11,7 +11,7 @@ import typer
 from rich.console import Console
 from sqlalchemy.exc import SQLAlchemyError
 
-from .config import Settings, load_settings, resolve_token, resolve_webhook_secret
+from .config import Settings, load_settings, resolve_token, resolve_webhook_secret, unknown_env
 from .errors import ConfigError, LedgerError
 from .observability import configure_logging
 
@@ -31,6 +31,8 @@ def settings(tokens: bool = True) -> Settings:
     talk to stores need them, read-only ledger commands do not)."""
     try:
         loaded = load_settings(State.config)
+        for problem in unknown_env():
+            err.print(f"[yellow]warning:[/] environment variable {problem}; it is ignored", highlight=False)
         secrets = [resolve_token(s).get_secret_value() for s in loaded.enabled_stores] if tokens else []
         secrets += [w.get_secret_value() for s in loaded.enabled_stores
                     if tokens and (w := resolve_webhook_secret(s)) is not None]

@@ -7,8 +7,10 @@ Tokens are never in the file: each store names an environment variable or a file
 
 from __future__ import annotations
 
+import difflib
 import os
 import tomllib
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
@@ -30,6 +32,7 @@ __all__ = [
     "resolve_token",
     "resolve_webhook_secret",
     "split_listen",
+    "unknown_env",
 ]
 
 DEFAULT_CONFIG = Path("config/syncd.toml")
@@ -261,6 +264,29 @@ class Settings(BaseSettings):
     @property
     def enabled_stores(self) -> list[StoreSettings]:
         return [s for s in self.stores if s.enabled]
+
+
+RESERVED_ENV = ("SYNCD_CONFIG", "SYNCD_TEST_", "SYNCD_REQUIRE_", "SYNCD_CONTAINER_")  # not settings
+
+
+def unknown_env(environ: Mapping[str, str] | None = None) -> list[str]:
+    """``SYNCD_*`` variables that set nothing, each with the name it was probably meant to
+    be (a misspelt section or field would otherwise be ignored without a word)."""
+    environ = os.environ if environ is None else environ
+    sections: dict[str, type[BaseModel]] = {"ledger": LedgerSettings, "sync": SyncSettings,
+                                            "daemon": DaemonSettings}
+    known = {"SYNCD_STORES", *(f"SYNCD_{name.upper()}" for name in sections),
+             *(f"SYNCD_{name.upper()}__{field.upper()}" for name, model in sections.items()
+               for field in model.model_fields)}
+    out = []
+    for name in sorted(environ):
+        upper = name.upper()
+        if not upper.startswith("SYNCD_") or upper in known or upper.startswith(RESERVED_ENV):
+            continue
+        guess = difflib.get_close_matches(upper, known, n=1, cutoff=0.7)
+        out.append(f"{name} sets nothing" + (f" (did you mean {guess[0]}?)" if guess else
+                                             " (settings are SYNCD_SECTION__FIELD, e.g. SYNCD_LEDGER__URL)"))
+    return out
 
 
 def load_settings(path: Path | None = None) -> Settings:

@@ -141,3 +141,28 @@ def test_bigcommerce_and_saasignal_settings_load(tmp_path):
     from syncd.connectors import capabilities_of
     from syncd.core import WriteStrategy
     assert capabilities_of(s.stores[1]).strategy is WriteStrategy.ABSOLUTE_FRESH_READ
+
+
+def test_a_misspelt_syncd_variable_is_named_not_silently_ignored():
+    from syncd.config import unknown_env
+
+    env = {"SYNCD_LEDGER_URL": "x", "SYNCD_DEAMON__LISTEN": "x", "SYNCD_LEDGER__URL": "ok", "SYNCD_CONFIG": "ok",
+           "SYNCD_SYNC__INTERVAL_SECONDS": "5", "SYNCD_TEST_PG_URL": "ok", "SYNCD_WHATEVER": "x", "HOME": "/"}
+    assert unknown_env(env) == [
+        "SYNCD_DEAMON__LISTEN sets nothing (did you mean SYNCD_DAEMON__LISTEN?)",
+        "SYNCD_LEDGER_URL sets nothing (did you mean SYNCD_LEDGER__URL?)",
+        "SYNCD_WHATEVER sets nothing (settings are SYNCD_SECTION__FIELD, e.g. SYNCD_LEDGER__URL)",
+    ]
+
+
+def test_the_cli_warns_about_a_misspelt_variable(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    cfg = tmp_path / "c.toml"
+    cfg.write_text('[[stores]]\nname = "one"\nplatform = "squarespace"\ntoken_env = "TOK"\n')
+    result = subprocess.run([sys.executable, "-m", "syncd", "--config", str(cfg), "status"], capture_output=True,
+                            text=True, env={**os.environ, "SYNCD_LEDGER_URL": f"sqlite:///{tmp_path}/x.db"},
+                            timeout=60, check=False)
+    assert "SYNCD_LEDGER_URL sets nothing (did you mean SYNCD_LEDGER__URL?); it is ignored" in result.stderr
