@@ -12,11 +12,11 @@ write is sent; delivery (``delivery.py``) commits every step of every write.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import gc
+import os
+import socket
 import uuid
 from collections import defaultdict
-from collections.abc import Awaitable, Callable, Collection, Iterable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -47,36 +47,15 @@ from .errors import StoreError
 from .http import Clock
 from .ledger import Batch, Breaker, CycleCounts, Ledger, OutboxEntry, as_utc
 from .ledger.scoped import last_applied_for, load_scoped_snapshot, skus_by_remote_id
-from .memory import release_memory
+from .memory import collector_relaxed
 
-__all__ = ["CATALOG_TTL", "CycleReport", "CycleRunner", "Progress", "collector_relaxed", "new_key"]
+__all__ = ["CATALOG_TTL", "REPLICA", "CycleReport", "CycleRunner", "Progress", "collector_relaxed", "new_key"]
 
 log = structlog.get_logger("syncd.cycle")
 Progress = Callable[[StoreName, str, int], None]
 """Progress callback: (store, "items" | "writes", how many more)."""
 CATALOG_TTL = timedelta(hours=24)  # catalog entries older than this are fetched again
-
-
-CYCLE_GC_THRESHOLD = (100_000, 50, 100)
-
-
-@contextlib.contextmanager
-def collector_relaxed() -> Iterator[None]:
-    """A cycle builds millions of small objects that hold no reference cycles (pages,
-    observations, the snapshot, the plan). With the default thresholds Python's cyclic
-    collector traverses them again and again as they pile up: about 40 % of the CPU of
-    loading the snapshot and building the observations at 100,000 SKUs × 4 stores. For
-    the cycle it runs every 100,000 allocations instead of every 700, so it still frees
-    the little cyclic garbage HTTP leaves as it goes (responses themselves are unbound
-    from their streams, see ``syncd.http.client``); the thresholds are restored after,
-    and what the cycle freed is handed back to the operating system (``release_memory``)."""
-    before = gc.get_threshold()
-    gc.set_threshold(*CYCLE_GC_THRESHOLD)
-    try:
-        yield
-    finally:
-        gc.set_threshold(*before)
-        release_memory()
+REPLICA = f"{socket.gethostname()}:{os.getpid()}"  # who ran a cycle, in the ledger
 
 
 def new_key() -> str:
@@ -177,7 +156,7 @@ class CycleRunner:
         return await self._cycle("full", self._run)
 
     async def _cycle(self, kind: str, body: Callable[[CycleReport, Delivery], Awaitable[None]]) -> CycleReport:
-        cycle_id = self.ledger.start_cycle(self.clock.wall(), kind)
+        cycle_id = self.ledger.start_cycle(self.clock.wall(), kind, REPLICA)
         report = CycleReport(cycle_id=cycle_id, dry_run=False, kind=kind)
         delivery = Delivery(self.ledger, self.connectors, self.clock, self.new_key, cycle_id,
                             report.delivery, report.new_conflicts, self.progress)

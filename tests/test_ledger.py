@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from alembic.autogenerate import compare_metadata
@@ -172,3 +172,19 @@ def test_bulk_writes_and_reads_go_a_chunk_at_a_time_and_lose_nothing(engine, led
     assert dict(second.items) == expected_items
     assert dict(second.available) == dict(first.available) | dict(plan2.available)
     assert_conserved(ledger)
+
+
+def test_a_cycle_left_running_is_marked_interrupted_by_the_next_lock_holder(ledger):
+    """A cycle killed mid-way (SIGKILL) stays `running`; the next one, holding the lock,
+    marks it interrupted with when and by whom it was found."""
+    from syncd.ledger.tables import CycleRow
+
+    dead = ledger.start_cycle(NOW, runner="host-a:1")
+    later = NOW + timedelta(minutes=5)
+    ledger.start_cycle(later, runner="host-b:2")
+    table = CycleRow.__table__
+    with ledger.engine.connect() as conn:
+        row = conn.execute(table.select().where(table.c.id == dead)).mappings().one()
+    assert row["outcome"] == "interrupted" and row["finished_at"] is not None
+    assert row["error"] == f"interrupted: found unfinished by host-b:2 at {later.isoformat()}"
+    assert row["runner"] == "host-a:1"

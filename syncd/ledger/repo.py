@@ -214,13 +214,20 @@ class Ledger:
 
     # --- cycle bookkeeping --------------------------------------------------------------
 
-    def start_cycle(self, now: datetime, kind: str = "full") -> int:
-        """A new cycle row, ``running``; ``kind``: ``full`` or ``targeted`` (by store events)."""
+    def start_cycle(self, now: datetime, kind: str = "full", runner: str | None = None) -> int:
+        """A new cycle row, ``running``; ``kind``: ``full`` or ``targeted`` (by store events);
+        ``runner``: the replica (host:pid). The caller holds the cycle lock, so a cycle still
+        ``running`` died mid-way (SIGKILL, power): it is marked ``interrupted``, with when
+        and by whom it was found."""
         with self._tx() as s:
+            s.execute(update(CYCLE).where(CYCLE.c.outcome == "running").values(
+                outcome="interrupted", finished_at=now,
+                error=f"interrupted: found unfinished by {runner or 'another cycle'} at {now.isoformat()}"))
             zero = dict.fromkeys(("stores_pulled", "stores_failed", "observations", "journal_rows",
                                   "writes_planned", "writes_applied", "writes_rejected",
                                   "writes_unknown", "conflicts"), 0)
-            result = s.execute(insert(CYCLE).values(started_at=now, outcome="running", kind=kind, **zero))
+            result = s.execute(insert(CYCLE).values(started_at=now, outcome="running", kind=kind, runner=runner,
+                                                     **zero))
             key = cast(CursorResult[Any], result).inserted_primary_key
             assert key is not None
             return int(key[0])

@@ -162,6 +162,7 @@ class CycleRow(SQLModel, table=True):
     conflicts: int = Field(default=0, sa_column=Column(Integer, nullable=False))
     error: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     kind: str = Field(default="full", sa_column=Column(String(16), nullable=False, server_default="full"))
+    runner: str | None = Field(default=None, sa_column=Column(String(255), nullable=True))  # host:pid
 
 
 class CatalogRow(SQLModel, table=True):
