@@ -34,6 +34,7 @@ from .errors import ConfigError, ListenError
 from .http import SystemClock
 from .ledger import make_engine, schema_exists, sqlite_path, upgrade
 from .ledger.aliases import parse_alias_csv, save_aliases
+from .ledger.health import reset_health
 from .ledger.queries import export_rows, list_conflicts, sku_history, store_status
 from .service import reconcile_once
 
@@ -156,11 +157,18 @@ def history(
 def reconcile(
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Read everything, write nothing; print the plan.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print a machine-readable summary.")] = False,
+    store: Annotated[list[str] | None, typer.Option(
+        "--store", help="Try this store even while its circuit is open (repeatable).")] = None,
 ) -> None:
     """Run one cycle (pull every store, reconcile, push) and exit with its status."""
     settings = _settings()
+    unknown = sorted(set(store or ()) - {s.name for s in settings.enabled_stores})
+    if unknown:
+        err.print(f"[bold red]no enabled store named {', '.join(unknown)}[/]", highlight=False)
+        raise typer.Exit(2)
     with exit_codes(), _progress(enabled=sys.stdout.isatty() and not as_json) as progress:
-        report = asyncio.run(reconcile_once(settings, SystemClock(), dry_run=dry_run, progress=progress))
+        report = asyncio.run(reconcile_once(settings, SystemClock(), dry_run=dry_run, progress=progress,
+                                            force=store or ()))
     if as_json:
         print(json.dumps(summary(report), indent=2, sort_keys=True))
     elif dry_run:
@@ -245,15 +253,32 @@ def status(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] 
         out.print(f"last cycle {last['id']}: {last['outcome']} (exit {last['exit_code']}), "
                   f"finished {last['finished_at'] or 'not yet'}")
     table = Table(title="stores")
-    for col in ("store", "last pull", "lag", "items", "writes", "open conflicts", "health"):
+    for col in ("store", "last pull", "last push", "lag", "items", "writes", "open conflicts", "health"):
         table.add_column(col)
     for name, s in data["stores"].items():
         writes = ", ".join(f"{k} {v}" for k, v in sorted(s["writes"].items())) or "—"
         health = (f"circuit open until {s['circuit_open_until']}" if s["circuit_open_until"]
                   else f"{s['failures_in_a_row']} failure(s) in a row" if s["failures_in_a_row"] else "ok")
-        table.add_row(name, s["last_pull"] or "never", f"{s['lag_seconds']}s" if s["lag_seconds"] is not None else "—",
+        table.add_row(name, s["last_pull"] or "never", s["last_push"] or "never",
+                      f"{s['lag_seconds']}s" if s["lag_seconds"] is not None else "—",
                       str(s["items"]), writes, str(s["open_conflicts"]), health)
     out.print(table)
+
+
+stores_app = typer.Typer(no_args_is_help=True, help="The stores' health in the ledger.")
+app.add_typer(stores_app, name="stores")
+
+
+@stores_app.command("reset")
+def stores_reset(name: Annotated[str, typer.Argument(help="The store whose circuit to close.")]) -> None:
+    """Forget a store's failed cycles: its circuit closes and the next cycle tries it."""
+    settings = _settings(tokens=False)
+    if name not in {s.name for s in settings.stores}:
+        err.print(f"[bold red]no store named {name!r} in the configuration[/]", highlight=False)
+        raise typer.Exit(2)
+    engine = _read_ledger(settings)
+    had = engine is not None and reset_health(engine, name)
+    out.print(f"{name}: circuit closed; the next cycle tries it" if had else f"{name}: no failures recorded")
 
 
 @app.command()
@@ -317,6 +342,14 @@ def _print_plan(report: CycleReport) -> None:
     for a in plan.adjustments if plan else ():
         table.add_row(a.store, a.sku, str(a.before), str(a.target), f"{a.delta:+d} ({a.mode})")
     out.print(table)
+    detected = [e for e in (plan.journal if plan else ()) if e.store is not None]
+    if detected:
+        changes = Table(title="Changes detected on the stores (sales and restocks)")
+        for col in ("store", "SKU", "change", "reason"):
+            changes.add_column(col)
+        for change in detected:
+            changes.add_row(change.store or "", change.sku, f"{change.delta:+d}", change.reason)
+        out.print(changes)
     if report.unresolved_before:
         pending = Table(title="Unresolved writes from earlier cycles (settled before the next real run)")
         for col in ("store", "SKU", "change", "status"):

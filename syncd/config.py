@@ -54,7 +54,8 @@ class SyncSettings(BaseModel):
     cron: str | None = None  # a crontab line ("*/5 * * * *"); replaces interval_seconds
     max_change_per_cycle: int | None = Field(default=10_000, ge=1)  # safety rail per SKU; None: off
     circuit_failures: int = Field(default=5, ge=1)  # failed cycles in a row before a store is skipped
-    circuit_cooldown_seconds: int = Field(default=900, ge=0)
+    circuit_cooldown_seconds: int = Field(default=900, ge=0)  # the longest a failing store is skipped
+    circuit_probe_seconds: int = Field(default=30, ge=0)  # the first skip; each failed retry doubles it
     jitter_seconds: int = Field(default=0, ge=0)
     initial: InitialPolicy = InitialPolicy.MIN
     master: str | None = None

@@ -77,6 +77,7 @@ class CycleReport:
     unresolved_before: list[OutboxEntry] = field(default_factory=list)
     http: dict[StoreName, dict[str, int]] = field(default_factory=dict)  # store → retries, throttled
     kind: str = "full"  # or "targeted": the SKUs store events named
+    pulled_at: dict[StoreName, datetime] = field(default_factory=dict)  # when each store's pull ended
 
     def __repr__(self) -> str:
         # Bounded: asyncio.run() can repr its main task, and with it this result; a
@@ -127,7 +128,9 @@ class CycleRunner:
         key_factory: Callable[[], str] = new_key,
         breaker: Breaker | None = None,
         progress: Progress | None = None,
+        force: Collection[StoreName] = (),
     ) -> None:
+        self.force = frozenset(force)  # tried even while their circuit is open
         self.ledger = ledger
         self.policy = policy
         self.connectors = connectors
@@ -220,7 +223,7 @@ class CycleRunner:
         Returns the stores that may be read."""
         health, now = self.ledger.health(), self.clock.wall()
         for store in self.connectors:
-            if self.breaker.is_open(health.get(store), now):
+            if store not in self.force and self.breaker.is_open(health.get(store), now):
                 h = health[store]
                 report.failed[store] = (f"skipped: circuit open until {h.open_until} after "
                                         f"{h.consecutive_failures} failed cycles in a row ({h.last_error})")
@@ -353,6 +356,7 @@ class CycleRunner:
             if save_catalog:
                 self.ledger.save_catalog(store, learned, self.clock.wall())
         report.pulled[store] = seen
+        report.pulled_at[store] = self.clock.wall()
         held = held_unchanged(unchanged, snapshot.store(store)) if unchanged else frozenset()
         del unchanged
         log.info("pull.done", pages=pages, items=seen, unchanged=len(held), issues=len(issues),

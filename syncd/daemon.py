@@ -34,6 +34,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from .config import Settings, resolve_webhook_secret, split_listen
+from .cycle import REPLICA
 from .errors import ConfigError, ListenError, LockNotHeld
 from .http import Clock, SystemClock
 from .ledger import Ledger, as_utc, make_engine, upgrade
@@ -67,7 +68,7 @@ class Daemon:
         self.clock = clock or SystemClock()
         self.transports = transports
         self.notifier = notifier or SystemdNotifier()
-        self.metrics = Metrics()
+        self.metrics = Metrics([s.name for s in settings.enabled_stores])
         self.engine = make_engine(settings.ledger.url)
         self.ledger = Ledger(self.engine)
         self.started = time.monotonic()
@@ -100,6 +101,12 @@ class Daemon:
     async def _full_cycle(self) -> None:
         if self.stop.is_set():
             return
+        leader = self._recent_leader()
+        if leader is not None:  # another replica cycles on schedule: one set of store requests, not two
+            self.metrics.cycles.labels("skipped_recent").inc()
+            self.metrics.leader.set(0)
+            log.info("cycle.skipped", reason=f"replica {leader} finished a full cycle within the interval")
+            return
         self.cycle_task = asyncio.current_task()
         began = time.monotonic()
         try:
@@ -117,6 +124,7 @@ class Daemon:
             self.cycle_task = None
         self.metrics.observe(report, time.monotonic() - began, time.time())
         self.metrics.set_open_conflicts(self._open_conflicts())
+        self.metrics.leader.set(1)
         self.last_status = (f"cycle {report.cycle_id}: exit {report.exit_code}, {len(report.pulled)} store(s) "
                             f"pulled, {report.applied} write(s) applied, {len(report.failed)} failed")
         self.notifier.notify(f"STATUS={self.last_status}")
@@ -165,6 +173,23 @@ class Daemon:
         if report.plan is not None and not report.plan.journal:  # nothing had changed: our own writes' echo
             for store, _ in batch.received:
                 self.events.count(store, "echo")
+
+    def _recent_leader(self) -> str | None:
+        """Another replica whose full cycle finished within this interval (then this one
+        skips its run; it takes over once that replica stops cycling). Not with cron: its
+        runs fire at the same moment on every replica and the ledger's lock picks one."""
+        if self.settings.sync.cron:
+            return None
+        table = CycleRow.__table__  # type: ignore[attr-defined]
+        with self.engine.connect() as conn:
+            last = conn.execute(select(table.c.runner, table.c.finished_at).where(
+                table.c.kind == "full", table.c.outcome.in_(("ok", "failed"))).order_by(table.c.id.desc())
+                .limit(1)).first()
+        if last is None or last.runner in (None, REPLICA) or last.finished_at is None:
+            return None
+        now = self.clock.wall()
+        window = timedelta(seconds=0.9 * self.settings.sync.interval_seconds)
+        return str(last.runner) if now - as_utc(last.finished_at, now) < window else None
 
     def _open_conflicts(self) -> dict[str, int]:
         table = ConflictRow.__table__  # type: ignore[attr-defined]
@@ -226,6 +251,9 @@ class Daemon:
             return conn.execute(select(func.max(table.c.finished_at))).scalar()
 
     async def _metrics(self, request: Request) -> Response:
+        with contextlib.suppress(Exception):  # the ledger down: the other series still answer
+            self.metrics.set_circuits(self.ledger.health(), [s.name for s in self.settings.enabled_stores],
+                                      self.clock.wall())
         return Response(self.metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8")
 
     # --- life cycle -----------------------------------------------------------------------

@@ -1,17 +1,26 @@
-"""Logging: structlog events, JSON when stderr is not a terminal, secrets redacted."""
+"""Logging: every line on stderr is one structlog event — syncd's own and every library's
+(stdlib ``logging``: uvicorn, APScheduler, asyncio, httpx …) — JSON when stderr is not a
+terminal, exceptions inside the JSON, secrets redacted. Under systemd each line starts
+with its syslog priority (``<3>`` …, sd-daemon(3)) so ``journalctl -p err`` works."""
 
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from collections.abc import Iterable, MutableMapping
+from types import TracebackType
 from typing import Any
 
 import structlog
 
-__all__ = ["RedactSecrets", "configure_logging"]
+__all__ = ["RedactSecrets", "configure_logging", "journal_priority", "stderr_is_journal"]
 
 SENSITIVE_KEYS = frozenset({"token", "authorization", "password", "secret", "api_key", "x-auth-token"})
+# The stdlib logger structlog's events go through; libraries log under their own names.
+EVENTS_LOGGER = "syncd"
+# sd-daemon(3): <3> err, <4> warning, <6> info, <7> debug (<2> crit).
+_PRIORITIES = ((logging.CRITICAL, 2), (logging.ERROR, 3), (logging.WARNING, 4), (logging.INFO, 6))
 
 
 class RedactSecrets:
@@ -40,20 +49,100 @@ class RedactSecrets:
         return value
 
 
-def configure_logging(secrets: Iterable[str] = (), level: str = "info", json: bool | None = None) -> None:
-    """structlog to stderr (stdout stays for command output): JSON off a terminal."""
+def journal_priority(levelno: int) -> int:
+    """The syslog priority journald gives a line prefixed ``<N>``."""
+    return next((prio for floor, prio in _PRIORITIES if levelno >= floor), 7)
+
+
+def stderr_is_journal(env: MutableMapping[str, str] | None = None) -> bool:
+    """True when stderr is systemd's journal stream: ``$JOURNAL_STREAM`` names its
+    device and inode (systemd.exec(5)); a redirected stderr is not."""
+    value = (os.environ if env is None else env).get("JOURNAL_STREAM", "")
+    try:
+        dev, ino = (int(part) for part in value.split(":"))
+        st = os.fstat(sys.stderr.fileno())
+    except (ValueError, OSError, AttributeError):
+        return False
+    return (st.st_dev, st.st_ino) == (dev, ino)
+
+
+class _Formatter(structlog.stdlib.ProcessorFormatter):
+    def __init__(self, journal: bool, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.journal = journal
+
+    def format(self, record: logging.LogRecord) -> str:
+        line = super().format(record)
+        return f"<{journal_priority(record.levelno)}>{line}" if self.journal else line
+
+
+class _StderrHandler(logging.Handler):
+    """Writes each formatted record as one line to the current ``sys.stderr``."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            sys.stderr.write(self.format(record) + "\n")
+            sys.stderr.flush()
+        except Exception:
+            self.handleError(record)
+
+
+def configure_logging(secrets: Iterable[str] = (), level: str = "info", json: bool | None = None,
+                      journal: bool | None = None) -> None:
+    """Everything to stderr (stdout stays for command output): JSON off a terminal, one
+    object per line. syncd's events at ``level`` and above; other libraries' records at
+    WARNING and above (everything at ``debug``). ``journal``: prefix each line with its
+    syslog priority (default: when stderr is the journal)."""
     use_json = not sys.stderr.isatty() if json is None else json
+    use_journal = stderr_is_journal() if journal is None else journal
+    levelno = logging.getLevelName(level.upper())
+    if not isinstance(levelno, int):
+        raise ValueError(f"unknown log level {level!r}")
     renderer: Any = structlog.processors.JSONRenderer() if use_json else structlog.dev.ConsoleRenderer()
+    formatter = _Formatter(
+        use_journal,
+        foreign_pre_chain=[
+            structlog.contextvars.merge_contextvars,
+            structlog.stdlib.add_log_level,
+            structlog.stdlib.add_logger_name,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+        ],
+        processors=[
+            structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+            structlog.processors.format_exc_info,  # the traceback as one string field
+            RedactSecrets(secrets),
+            renderer,
+        ],
+    )
+    handler = _StderrHandler()
+    handler.setFormatter(formatter)
+    root = logging.getLogger()
+    for old in [h for h in root.handlers if isinstance(h, _StderrHandler)]:
+        root.removeHandler(old)
+    root.addHandler(handler)
+    root.setLevel(levelno if levelno <= logging.DEBUG else max(levelno, logging.WARNING))
+    events = logging.getLogger(EVENTS_LOGGER)
+    events.setLevel(levelno)
+    events.propagate = True
+    logging.captureWarnings(True)
+    if use_json:
+        sys.excepthook = _log_uncaught
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
-            structlog.processors.format_exc_info,
-            RedactSecrets(secrets),
-            renderer,
+            structlog.stdlib.ProcessorFormatter.wrap_for_formatter,
         ],
-        wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level.upper())),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        wrapper_class=structlog.make_filtering_bound_logger(levelno),
+        logger_factory=lambda *_args: events,
         cache_logger_on_first_use=False,
     )
+
+
+def _log_uncaught(kind: type[BaseException], value: BaseException, tb: TracebackType | None) -> None:
+    """An exception nobody caught ends the process as one JSON line, not a traceback."""
+    if issubclass(kind, KeyboardInterrupt):
+        sys.__excepthook__(kind, value, tb)
+        return
+    logging.getLogger(EVENTS_LOGGER).critical("uncaught_exception", exc_info=(kind, value, tb))

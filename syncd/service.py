@@ -54,15 +54,17 @@ async def reconcile_once(
     engine: Engine | None = None,
     lock_timeout: float | None = None,
     progress: Progress | None = None,
+    force: Collection[StoreName] = (),
 ) -> CycleReport:
-    """Run one cycle. A dry run creates and changes nothing, not even the ledger file."""
+    """Run one cycle. A dry run creates and changes nothing, not even the ledger file.
+    ``force``: stores tried even while their circuit is open (``reconcile --store``)."""
     if dry_run:
         async with open_connectors(settings, clock, transports=transports, retry=retry) as connectors:
             ledger = _read_only_ledger(settings, engine)
             policy = build_policy(settings, load_aliases(ledger.engine))
             return await CycleRunner(ledger, policy, connectors, clock, progress=progress).run(dry_run=True)
     return await _locked(settings, clock, lambda runner: runner.run(), transports=transports, retry=retry,
-                         engine=engine, lock_timeout=lock_timeout, progress=progress)
+                         engine=engine, lock_timeout=lock_timeout, progress=progress, force=force)
 
 
 async def reconcile_targeted(
@@ -92,6 +94,7 @@ async def _locked(
     engine: Engine | None,
     lock_timeout: float | None,
     progress: Progress | None = None,
+    force: Collection[StoreName] = (),
 ) -> CycleReport:
     """Connectors open, the ledger migrated and locked, the epoch claimed: then ``run``."""
     async with open_connectors(settings, clock, transports=transports, retry=retry) as connectors:
@@ -102,8 +105,11 @@ async def _locked(
         async with cycle_lock(engine, settings.ledger.url, timeout):
             ledger = Ledger(engine)
             ledger.claim_epoch()
-            breaker = Breaker(settings.sync.circuit_failures, timedelta(seconds=settings.sync.circuit_cooldown_seconds))
-            report = await run(CycleRunner(ledger, policy, connectors, clock, breaker=breaker, progress=progress))
+            sync = settings.sync
+            breaker = Breaker(sync.circuit_failures, timedelta(seconds=sync.circuit_cooldown_seconds),
+                              timedelta(seconds=sync.circuit_probe_seconds))
+            report = await run(CycleRunner(ledger, policy, connectors, clock, breaker=breaker, progress=progress,
+                                           force=force))
         for name, conn in connectors.items():
             client = getattr(conn, "client", None)
             if isinstance(client, ApiClient):

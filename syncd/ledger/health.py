@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from .tables import StoreHealthRow
 
-__all__ = ["Breaker", "StoreHealth", "load_health", "save_health"]
+__all__ = ["Breaker", "StoreHealth", "load_health", "reset_health", "save_health"]
 
 HEALTH = StoreHealthRow.__table__  # type: ignore[attr-defined]
 
@@ -27,11 +27,14 @@ class StoreHealth:
 
 @dataclass(frozen=True, slots=True)
 class Breaker:
-    """After ``failures`` failed cycles in a row a store is skipped for ``cooldown``; then
-    it is tried once more (a failure reopens it at once, a success closes it)."""
+    """After ``failures`` failed cycles in a row a store is skipped (the circuit opens) for
+    ``probe``; then one cycle tries it again (half-open): a success closes the circuit, a
+    failure opens it again for twice as long, and so on up to ``cooldown``. A store back
+    within a minute is synced again within a minute or two, not after the longest wait."""
 
     failures: int = 5
     cooldown: timedelta = timedelta(minutes=15)
+    probe: timedelta = timedelta(seconds=30)
 
     def is_open(self, health: StoreHealth | None, now: datetime) -> bool:
         if health is None or health.open_until is None:
@@ -44,7 +47,8 @@ class Breaker:
         if error is None:
             return StoreHealth(store, 0, None, None, now)
         failures = (previous.consecutive_failures if previous else 0) + 1
-        open_until = now + self.cooldown if failures >= self.failures else None
+        wait = min(self.cooldown, self.probe * 2 ** min(failures - self.failures, 32))
+        open_until = now + wait if failures >= self.failures else None
         return StoreHealth(store, failures, open_until, error[:2000], previous.last_success_at if previous else None)
 
 
@@ -63,3 +67,9 @@ def save_health(session: Session, health: Mapping[str, StoreHealth]) -> None:
         {"store": h.store, "consecutive_failures": h.consecutive_failures, "open_until": h.open_until,
          "last_error": h.last_error, "last_success_at": h.last_success_at} for h in health.values()
     ])
+
+
+def reset_health(engine: Engine, store: str) -> bool:
+    """Forget the store's failures (its circuit closes). True if it had any."""
+    with Session(engine) as s, s.begin():
+        return bool(s.execute(delete(HEALTH).where(HEALTH.c.store == store)).rowcount)  # type: ignore[attr-defined]

@@ -349,10 +349,10 @@ async def test_a_cycle_hands_its_memory_back_when_it_ends_even_when_it_fails(poo
     thresholds are restored, whether the cycle finished or raised."""
     import gc
 
-    import syncd.cycle as cycle_module
+    import syncd.memory as memory_module
 
     calls: list[tuple[int, ...]] = []
-    monkeypatch.setattr(cycle_module, "release_memory", lambda: calls.append(gc.get_threshold()) or True)
+    monkeypatch.setattr(memory_module, "release_memory", lambda: calls.append(gc.get_threshold()) or True)
     pool["south"].variant_of("OIL").quantity = 7
     await run(pool, engine, clock)
     assert calls == [gc.get_threshold()]
