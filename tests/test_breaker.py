@@ -1,3 +1,4 @@
+# ruff: noqa: F811 (the pool fixture is imported from the Squarespace cycle tests)
 """The circuit breaker: a failing store is skipped after N failed cycles, retried after a
 short probe that doubles with each failed retry (up to the cooldown), closed by a success,
 by `syncd stores reset NAME`, or tried at once by `syncd reconcile --store NAME`."""
@@ -8,12 +9,11 @@ import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import pytest
 from typer.testing import CliRunner
 
 from syncd.cli import app
 from syncd.ledger import Breaker, StoreHealth
-from tests.cycle.test_squarespace_cycle import RETRY, pool, run  # noqa: F401 (the pool fixture)
+from tests.cycle.test_squarespace_cycle import RETRY, pool, run  # noqa: F401
 
 NOW = datetime(2026, 11, 30, tzinfo=UTC)
 BREAKER = {"circuit_failures": 3, "circuit_cooldown_seconds": 600, "circuit_probe_seconds": 30}
