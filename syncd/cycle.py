@@ -277,12 +277,15 @@ class CycleRunner:
         results = {s: report.failed.get(s) for s in self.connectors if s not in self.skipped}
         if error is not None:
             results = {}  # the cycle itself failed: say nothing about the stores
-        updated = {s: self.breaker.after(health.get(s), s, e, now) for s, e in results.items()}
+        # A store's last success is when its pull ended (its own time), not the cycle's end.
+        updated = {s: self.breaker.after(health.get(s), s, e, now if e else report.pulled_at.get(s, now))
+                   for s, e in results.items()}
         for store, h in updated.items():
             if h.open_until is not None and not self.breaker.is_open(health.get(store), now):
                 log.error("store.circuit_opened", store=store, failures=h.consecutive_failures,
                           until=h.open_until.isoformat(), error=h.last_error)
-        self.ledger.finish_cycle(report.cycle_id, counts, now, updated)
+        pulls = {s: (report.pulled_at.get(s, now), e) for s, e in results.items()} if report.kind == "full" else {}
+        self.ledger.finish_cycle(report.cycle_id, counts, now, updated, pulls)
         log.info("cycle.end", outcome=counts.outcome, exit_code=counts.exit_code,
                  pulled=len(report.pulled), failed=sorted(report.failed), applied=report.applied,
                  deferred=report.deferred, rejected=report.rejected, unknown=report.unknown)

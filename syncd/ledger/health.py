@@ -9,11 +9,13 @@ from datetime import datetime, timedelta
 from sqlalchemy import Engine, delete, insert, select
 from sqlalchemy.orm import Session
 
-from .tables import StoreHealthRow
+from .tables import StoreHealthRow, StorePullRow
 
-__all__ = ["Breaker", "StoreHealth", "load_health", "reset_health", "save_health"]
+__all__ = ["Breaker", "StoreHealth", "load_health", "record_pulls", "reset_health", "save_health"]
 
 HEALTH = StoreHealthRow.__table__  # type: ignore[attr-defined]
+PULL = StorePullRow.__table__  # type: ignore[attr-defined]
+KEEP_PULLS = timedelta(days=7)
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,3 +75,15 @@ def reset_health(engine: Engine, store: str) -> bool:
     """Forget the store's failures (its circuit closes). True if it had any."""
     with Session(engine) as s, s.begin():
         return bool(s.execute(delete(HEALTH).where(HEALTH.c.store == store)).rowcount)  # type: ignore[attr-defined]
+
+
+def record_pulls(session: Session, cycle_id: int, pulls: Mapping[str, tuple[datetime, str | None]],
+                 now: datetime) -> None:
+    """Each store's pull in this cycle: when it ended, and its error if it failed; rows
+    older than a week go (the status page charts the last day)."""
+    if not pulls:
+        return
+    session.execute(insert(PULL), [{"cycle_id": cycle_id, "store": store, "at": at, "ok": error is None,
+                                    "error": None if error is None else error[:500]}
+                                   for store, (at, error) in pulls.items()])
+    session.execute(delete(PULL).where(PULL.c.at < now - KEEP_PULLS))

@@ -21,7 +21,7 @@ from ..core import Adjustment, CatalogEntry, Conflict, ItemState, PairMap, Plan,
 from ..errors import LockNotHeld
 from .bulk import chunks, insert_rows
 from .conflicts import record_conflicts, sync_state_conflicts
-from .health import StoreHealth, load_health, save_health
+from .health import StoreHealth, load_health, record_pulls, save_health
 from .tables import (
     UNRESOLVED,
     CatalogRow,
@@ -215,10 +215,9 @@ class Ledger:
     # --- cycle bookkeeping --------------------------------------------------------------
 
     def start_cycle(self, now: datetime, kind: str = "full", runner: str | None = None) -> int:
-        """A new cycle row, ``running``; ``kind``: ``full`` or ``targeted`` (by store events);
-        ``runner``: the replica (host:pid). The caller holds the cycle lock, so a cycle still
-        ``running`` died mid-way (SIGKILL, power): it is marked ``interrupted``, with when
-        and by whom it was found."""
+        """A new ``running`` cycle row (``kind`` full or targeted; ``runner`` host:pid). The
+        caller holds the cycle lock, so a cycle still ``running`` died mid-way (SIGKILL):
+        it is marked ``interrupted``, with when and by whom it was found."""
         with self._tx() as s:
             s.execute(update(CYCLE).where(CYCLE.c.outcome == "running").values(
                 outcome="interrupted", finished_at=now,
@@ -233,12 +232,14 @@ class Ledger:
             return int(key[0])
 
     def finish_cycle(self, cycle_id: int, counts: CycleCounts, now: datetime,
-                     health: Mapping[str, StoreHealth] | None = None) -> None:
-        """Close the cycle's row and record each store's health, in one transaction."""
+                     health: Mapping[str, StoreHealth] | None = None,
+                     pulls: Mapping[str, tuple[datetime, str | None]] | None = None) -> None:
+        """Close the cycle's row, record each store's health and pull, in one transaction."""
         values = {k: getattr(counts, k) for k in CycleCounts.__dataclass_fields__}
         with self._tx() as s:
             s.execute(update(CYCLE).where(CYCLE.c.id == cycle_id).values(finished_at=now, **values))
             save_health(s, health or {})
+            record_pulls(s, cycle_id, pulls or {}, now)
 
     def health(self) -> dict[str, StoreHealth]:
         return load_health(self.engine)

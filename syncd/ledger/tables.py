@@ -196,6 +196,19 @@ class StoreHealthRow(SQLModel, table=True):
     last_success_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
 
 
+class StorePullRow(SQLModel, table=True):
+    """Per full cycle and store: when its pull ended (ok) or that it failed (its error)."""
+
+    __tablename__ = "store_pull"
+    __table_args__ = (Index("ix_store_pull_at", "at"),)
+
+    cycle_id: int = Field(sa_column=Column(Integer, primary_key=True))
+    store: str = Field(sa_column=Column(String(100), primary_key=True))
+    at: datetime = Field(sa_column=_ts())
+    ok: bool = Field(sa_column=Column(Boolean, nullable=False))
+    error: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+
+
 class SkuAliasRow(SQLModel, table=True):
     """A store's own SKU and the canonical SKU it stands for (imported from CSV)."""
 
