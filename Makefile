@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 POOL ?= squarespace
 
-.PHONY: install test demo lint clean bench bench-profile bench-floor
+.PHONY: install test demo lint clean bench bench-profile bench-floor lock bench-latency
 
 $(STAMP): pyproject.toml
 	test -d $(VENV) || $(PY) -m venv $(VENV)
@@ -30,6 +30,16 @@ lint: $(STAMP)
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build *.egg-info
 
+## Pin the runtime dependencies with hashes (the image installs exactly these) from
+## pyproject.toml's ranges, resolved on PyPI alone. Existing pins are kept unless LOCK_ARGS=--upgrade.
+lock:
+	rm -rf .venv-lock && $(PY) -m venv .venv-lock
+	.venv-lock/bin/python -m pip install --quiet pip-tools
+	CUSTOM_COMPILE_COMMAND="make lock" PIP_CONFIG_FILE=/dev/null PIP_FIND_LINKS= .venv-lock/bin/pip-compile --quiet --generate-hashes --strip-extras \
+	  --no-emit-index-url --no-emit-find-links $(LOCK_ARGS) \
+	  --output-file requirements.lock pyproject.toml
+	rm -rf .venv-lock
+
 ## Benchmark (not part of make test): simulators over 127.0.0.1, results in bench/results/.
 $(VENV)/.bench-installed: $(STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
@@ -45,3 +55,7 @@ bench-profile: $(VENV)/.bench-installed
 ## Rate-limit floor (not part of make test): each platform's documented limit, virtual time.
 bench-floor: $(STAMP)
 	$(BIN)/python bench/floor.py $(BENCH_ARGS)
+
+## Sale-to-every-store latency with store events and polling only (not part of make test).
+bench-latency: $(STAMP)
+	$(BIN)/python bench/latency.py $(BENCH_ARGS)
