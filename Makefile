@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 POOL ?= squarespace
 
-.PHONY: install test demo lint clean bench bench-profile bench-floor lock bench-latency
+.PHONY: install test demo demo-live lint clean bench bench-profile bench-floor lock bench-latency
 
 $(STAMP): pyproject.toml
 	test -d $(VENV) || $(PY) -m venv $(VENV)
@@ -22,6 +22,12 @@ test: $(STAMP)
 ## Simulated stores on 127.0.0.1, an SQLite ledger, cycles with sales (POOL=squarespace|mixed|all).
 demo: $(STAMP)
 	$(BIN)/python -m syncd.testing.demo --pool $(POOL) $(DEMO_ARGS)
+
+## The simulated stores, syncd run with its status page on http://127.0.0.1:8787/status, a shopper making
+## sales every few seconds; Ctrl-C stops everything (LIVE_POOL=squarespace|mixed|all).
+LIVE_POOL ?= all
+demo-live: $(STAMP)
+	$(BIN)/python -m syncd.testing.demo_live --pool $(LIVE_POOL) $(DEMO_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check syncd tests

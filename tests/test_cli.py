@@ -108,3 +108,32 @@ def test_the_demo_converges_and_says_so(pool):
                             text=True, timeout=120, check=False)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "Every store converged and no sale was lost." in result.stdout
+    assert "with store events: a shopper buys 1 honey at harbour-shop; every" in result.stdout
+
+
+def test_the_live_demo_serves_the_status_page_shows_sales_crossing_and_stops_on_ctrl_c():
+    """`make demo-live`: the stores, `syncd run` with its status page, a shopper; Ctrl-C ends it all."""
+    import signal
+    import time
+
+    import httpx
+
+    from syncd.testing.serve import free_port
+
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "syncd.testing.demo_live", "--pool", "all", "--port", str(port)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        lines: list[str] = []
+        deadline = time.monotonic() + 60
+        assert proc.stdout is not None
+        while time.monotonic() < deadline and not any("every store shows it" in line for line in lines):
+            lines.append(proc.stdout.readline())
+        assert any("every store shows it" in line for line in lines), lines
+        page = httpx.get(f"http://127.0.0.1:{port}/status", timeout=5).text
+        assert "Store events" in page
+        proc.send_signal(signal.SIGINT)
+        out, _ = proc.communicate(timeout=60)
+        assert proc.returncode == 0 and "stopped" in out
+    finally:
+        proc.kill()

@@ -23,13 +23,16 @@ from rich.console import Console
 from rich.table import Table
 from sqlalchemy import select
 
+from ..daemon import Daemon
 from ..http import SystemClock
 from ..ledger import Ledger
 from ..ledger.tables import OutboxRow
 from ..observability import configure_logging
 from ..service import open_ledger, reconcile_once
+from ..systemd import SystemdNotifier
+from .demo_live import EventPool, time_a_sale, until_ready
 from .pool import Pool
-from .serve import serve
+from .serve import free_port, serve
 
 __all__ = ["main"]
 
@@ -87,6 +90,7 @@ async def _cycle(n: int, note: str, settings, pool, ledger) -> None:  # type: ig
 async def _demo(workdir: Path, kind: str) -> int:
     pool = Pool({name: (platform, CATALOGUE[name]) for name, platform in POOLS[kind].items()})
     os.environ.update(pool.env())
+    events = EventPool(pool, workdir, free_port())  # the stores send their events (heard in the last act)
     ledger_url = f"sqlite:///{workdir / 'ledger.db'}"
     with _serve_all(pool) as urls:
         for name, url in urls.items():
@@ -119,10 +123,29 @@ async def _demo(workdir: Path, kind: str) -> int:
         sold["TEA-EARLGREY"] += pool["harbour-shop"].sell("TEA-EARLGREY", 4)
         console.print("\nA shopper buys 4 tea at harbour-shop")
         await _cycle(3, "the sale that landed mid-push is seen as a sale, not erased", settings, pool, ledger)
+        sold["HONEY-JAR"] += 1
+        seconds = await _by_events(events, ledger_url, urls)
+        console.print(f"\n[bold]syncd run[/] with store events: a shopper buys 1 honey at harbour-shop; every "
+                      f"store shows it [bold]{seconds:.2f} s[/] later (a targeted cycle; the next full cycle "
+                      "was an hour away)")
+        console.print(_table("after the event", pool, ledger))
         verdict = _verdict(pool, ledger, seeds, sold)
         if "--keep" in sys.argv:
             _keep(workdir, pool)
         return verdict
+
+
+async def _by_events(events: EventPool, ledger_url: str, urls: dict[str, str]) -> float:
+    daemon = Daemon(events.settings(ledger_url, urls, free_port()), notifier=SystemdNotifier({}))
+    task = asyncio.create_task(daemon.serve())
+    try:
+        await until_ready(daemon)
+        seconds = await time_a_sale(events.pool, "harbour-shop", "HONEY-JAR")
+        assert seconds is not None
+        return seconds
+    finally:
+        daemon.stop.set()
+        await asyncio.wait_for(task, 30)
 
 
 def _verdict(pool: Pool, ledger: Ledger, seeds: dict[str, int], sold: dict[str, int]) -> int:
