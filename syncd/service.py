@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Collection, Mapping
+from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 import httpx
 from sqlalchemy import Engine
@@ -15,8 +17,9 @@ from .cycle import CycleReport, CycleRunner, Progress
 from .http import ApiClient, Clock, RetryPolicy
 from .ledger import Breaker, Ledger, cycle_lock, make_engine, schema_exists, sqlite_path, upgrade
 from .ledger.aliases import load_aliases
+from .ledger.pacing import load_pacing, save_pacing
 
-__all__ = ["build_policy", "open_ledger", "reconcile_once", "reconcile_targeted"]
+__all__ = ["LedgerPacing", "build_policy", "open_ledger", "reconcile_once", "reconcile_targeted"]
 
 
 def build_policy(settings: Settings, imported_aliases: Mapping[str, Mapping[str, str]] | None = None) -> Policy:
@@ -96,10 +99,12 @@ async def _locked(
     progress: Progress | None = None,
     force: Collection[StoreName] = (),
 ) -> CycleReport:
-    """Connectors open, the ledger migrated and locked, the epoch claimed: then ``run``."""
-    async with open_connectors(settings, clock, transports=transports, retry=retry) as connectors:
-        engine = engine or make_engine(settings.ledger.url)
-        upgrade(engine)
+    """The ledger migrated, connectors open (each store's pacing read back from the ledger),
+    the ledger locked and the epoch claimed: then ``run``."""
+    engine = engine or make_engine(settings.ledger.url)
+    upgrade(engine)
+    async with open_connectors(settings, clock, transports=transports, retry=retry,
+                               pacing=LedgerPacing(engine, clock)) as connectors:
         policy = build_policy(settings, load_aliases(engine))
         timeout = settings.ledger.lock_timeout_seconds if lock_timeout is None else lock_timeout
         async with cycle_lock(engine, settings.ledger.url, timeout):
@@ -115,6 +120,20 @@ async def _locked(
             if isinstance(client, ApiClient):
                 report.http[name] = {"retries": client.retries, "throttled": client.throttled}
         return report
+
+
+@dataclass(frozen=True)
+class LedgerPacing:
+    """Stores' limiter states kept in the ledger between cycles (``open_connectors``)."""
+
+    engine: Engine
+    clock: Clock
+
+    def load(self) -> dict[str, dict[str, Any]]:
+        return load_pacing(self.engine)
+
+    def save(self, states: dict[str, dict[str, Any]]) -> None:
+        save_pacing(self.engine, states, self.clock.wall())
 
 
 def _read_only_ledger(settings: Settings, engine: Engine | None) -> Ledger:

@@ -8,16 +8,25 @@ import ssl
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any, Protocol
 
 import httpx
 
 from ..config import Settings, StoreSettings, resolve_token
 from ..errors import ConfigError
-from ..http import ApiClient, Classifier, Clock, Pacer, RetryPolicy, limiter_for
+from ..http import ApiClient, Classifier, Clock, Limiter, Pacer, RetryPolicy, limiter_for
 from . import bigcommerce, saasignal, shopify, squarespace, wix
 from .base import Capabilities, Connector
 
-__all__ = ["PLATFORMS", "PlatformSpec", "capabilities_of", "open_connectors", "spec_of"]
+__all__ = ["PLATFORMS", "Pacing", "PlatformSpec", "capabilities_of", "open_connectors", "spec_of"]
+
+
+class Pacing(Protocol):
+    """Where stores' limiter states live between cycles (``state``/``restore`` of a Limiter)."""
+
+    def load(self) -> dict[str, dict[str, Any]]: ...
+
+    def save(self, states: dict[str, dict[str, Any]]) -> None: ...
 
 @dataclass(frozen=True)
 class PlatformSpec:
@@ -119,15 +128,21 @@ async def open_connectors(
     *,
     transports: Mapping[str, httpx.AsyncBaseTransport] | None = None,
     retry: RetryPolicy | None = None,
+    pacing: Pacing | None = None,
 ) -> AsyncIterator[dict[str, Connector]]:
     """Build every enabled store's connector, each on its own ``httpx.AsyncClient``,
     closed when the block ends. Tokens are read first: a missing one is a ConfigError
     before any request is made. ``transports`` lets tests and the demo plug in
-    simulators per store name."""
+    simulators per store name. ``pacing``: where each store's limiter state is read
+    from at the start and saved to at the end (the ledger), so pacing holds across cycles."""
     stores = settings.enabled_stores
     specs = {store.name: spec_of(store.platform) for store in stores}
     tokens = {s.name: resolve_token(s) for s in stores}
+    saved = pacing.load() if pacing is not None else {}
+    limiters: dict[str, Limiter] = {}
     async with contextlib.AsyncExitStack() as stack:
+        if pacing is not None:
+            stack.callback(lambda: pacing.save({n: lim.state(clock.wall().timestamp()) for n, lim in limiters.items()}))
         connectors: dict[str, Connector] = {}
         for store in stores:
             spec = specs[store.name]
@@ -141,7 +156,10 @@ async def open_connectors(
                 )
             )
             caps = spec.capabilities(store)
-            limiter = limiter_for(store.requests_per_minute or caps.requests_per_minute, clock, caps.limit_window)
+            limiter = limiters[store.name] = limiter_for(store.requests_per_minute or caps.requests_per_minute, clock,
+                                                         caps.limit_window)
+            if store.name in saved:
+                limiter.restore(saved[store.name], clock.wall().timestamp())
             client = ApiClient(store.name, http, clock=clock, limiter=limiter, retry=retry, classify=spec.classify,
                                pace=spec.pace, retry_after_429=spec.retry_after_429)
             connectors[store.name] = spec.build(store, client, tokens[store.name].get_secret_value(), caps)

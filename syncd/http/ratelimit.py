@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections import deque
 from datetime import timedelta
-from typing import Protocol
+from typing import Any, Protocol
 
 from .clock import Clock
 
@@ -18,10 +18,20 @@ MIN_SLEEP = 1e-3
 
 class _Paced:
     """The acquire loop both limiters share: honour a cool-down, then ask the limiter
-    how long until one more request is allowed (0: now, and it is counted)."""
+    how long until one more request is allowed (0: now, and it is counted).
+
+    ``state(wall)`` / ``restore(state, wall)`` carry what the limiter knows from one cycle
+    (one process, one worker) to the next, in wall-clock seconds: a store's pacing then
+    holds across cycles instead of starting with a full allowance each time."""
 
     clock: Clock
     _paused_until: float
+
+    def _to_wall(self, t: float, wall: float) -> float:
+        return wall - (self.clock.monotonic() - t)
+
+    def _from_wall(self, t: float, wall: float) -> float:
+        return self.clock.monotonic() - (wall - t)
 
     def pause(self, seconds: float) -> None:
         """Stop sending for ``seconds`` (the store's cool-down)."""
@@ -61,6 +71,15 @@ class RateLimiter(_Paced):
         super().pause(seconds)
         self._tokens = 0.0
 
+    def state(self, wall: float) -> dict[str, float]:
+        return {"tokens": self._tokens, "at": self._to_wall(self._stamp, wall),
+                "paused_until": self._to_wall(self._paused_until, wall)}
+
+    def restore(self, state: dict[str, Any], wall: float) -> None:
+        self._tokens = min(self.capacity, max(0.0, float(state.get("tokens", self.capacity))))
+        self._stamp = self._from_wall(float(state.get("at", wall)), wall)
+        self._paused_until = max(self._paused_until, self._from_wall(float(state.get("paused_until", 0.0)), wall))
+
     def _wait(self, now: float) -> float:
         self._tokens = min(self.capacity, self._tokens + (now - self._stamp) * self.rate)
         self._stamp = now
@@ -74,6 +93,10 @@ class Limiter(Protocol):
     async def acquire(self) -> None: ...
 
     def pause(self, seconds: float) -> None: ...
+
+    def state(self, wall: float) -> dict[str, Any]: ...
+
+    def restore(self, state: dict[str, Any], wall: float) -> None: ...
 
 
 class WindowLimiter(_Paced):
@@ -94,6 +117,16 @@ class WindowLimiter(_Paced):
         self.clock = clock
         self._sent: deque[float] = deque()
         self._paused_until = 0.0
+
+    def state(self, wall: float) -> dict[str, Any]:
+        now = self.clock.monotonic()
+        return {"sent": [self._to_wall(t, wall) for t in self._sent if t > now - self.window],
+                "paused_until": self._to_wall(self._paused_until, wall)}
+
+    def restore(self, state: dict[str, Any], wall: float) -> None:
+        sent = sorted(self._from_wall(float(t), wall) for t in state.get("sent", []))
+        self._sent = deque(sorted([*sent, *self._sent])[-self.quota:])
+        self._paused_until = max(self._paused_until, self._from_wall(float(state.get("paused_until", 0.0)), wall))
 
     def _wait(self, now: float) -> float:
         while self._sent and self._sent[0] <= now - self.window:

@@ -16,7 +16,7 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import BigInteger, Boolean, Column, DateTime, Index, Integer, String, Text
+from sqlalchemy import BigInteger, Boolean, Column, DateTime, Index, Integer, String, Text, true
 from sqlmodel import Field, SQLModel
 
 __all__ = [
@@ -217,3 +217,32 @@ class SkuAliasRow(SQLModel, table=True):
     store: str = Field(sa_column=Column(String(100), primary_key=True))
     store_sku: str = Field(sa_column=Column(String(255), primary_key=True))
     canonical: str = Field(sa_column=Column(String(255), nullable=False))
+
+
+class StorePaceRow(SQLModel, table=True):
+    """Per store: its limiter's state at the end of the last cycle (JSON, wall-clock times)."""
+
+    __tablename__ = "store_pace"
+
+    store: str = Field(sa_column=Column(String(100), primary_key=True))
+    state: str = Field(sa_column=Column(Text, nullable=False))
+    saved_at: datetime = Field(sa_column=_ts())
+
+
+class FleetPoolRow(SQLModel, table=True):
+    """A fleet's pool: its configuration (a pool TOML: [sync] and [[stores]], tokens as
+    references only) and its schedule."""
+
+    __tablename__ = "fleet_pool"
+    __table_args__ = (Index("ix_fleet_pool_due", "enabled", "next_run_at"),)
+
+    name: str = Field(sa_column=Column(String(64), primary_key=True))
+    config: str = Field(sa_column=Column(Text, nullable=False))
+    enabled: bool = Field(default=True, sa_column=Column(Boolean, nullable=False, server_default=true()))
+    interval_seconds: int = Field(sa_column=Column(Integer, nullable=False))
+    next_run_at: datetime = Field(sa_column=_ts())
+    last_started_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+    last_finished_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+    last_outcome: str | None = Field(default=None, sa_column=Column(String(16), nullable=True))
+    last_error: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    created_at: datetime = Field(sa_column=_ts())
