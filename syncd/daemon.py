@@ -211,7 +211,8 @@ class Daemon:
         if token_env and not token:
             raise ConfigError(f"daemon.status_token_env names {token_env}, which is not set")
         page = status_routes(self.engine, [s.name for s in self.settings.stores], self.clock, token,
-                             events=self.events.summary if self.webhook_stores else None)
+                             events=self.events.summary if self.webhook_stores else None,
+                             interval_seconds=self.settings.sync.interval_seconds)
         hooks = [] if self._separate_webhooks() else self.webhook_app().routes
         return Starlette(routes=[
             Route("/healthz", self._healthz), Route("/readyz", self._readyz), Route("/metrics", self._metrics),
