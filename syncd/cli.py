@@ -27,6 +27,7 @@ from sqlalchemy import Engine
 from . import __version__
 from .cli_common import State, err, exit_codes, out
 from .cli_common import settings as _settings
+from .cli_fleet import fleet_app, pool_engine_for, pool_settings_for, pools_app, worker
 from .cli_webhooks import webhooks_app
 from .config import Settings
 from .cycle import CycleReport, Progress
@@ -42,6 +43,10 @@ __all__ = ["app", "main"]
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Multi-store inventory sync.")
 app.add_typer(webhooks_app, name="webhooks")
+app.add_typer(pools_app, name="pools")
+app.add_typer(fleet_app, name="fleet")
+app.command()(worker)
+POOL = Annotated[str, typer.Option("--pool", help="The fleet's pool (default: the main configuration's stores).")]
 
 
 class LogLevel(StrEnum):
@@ -60,8 +65,11 @@ def _root(
     State.config, State.log_level = config, log_level.value
 
 
-def _read_ledger(settings: Settings) -> Engine | None:
+def _read_ledger(settings: Settings, pool: str = "default") -> Engine | None:
     """The ledger's engine for read-only commands, or None when there is no ledger yet."""
+    if pool != "default":
+        engine = pool_engine_for(settings, pool)
+        return engine if engine is not None and schema_exists(engine) else None
     path = sqlite_path(settings.ledger.url)
     if path is not None and not path.exists():
         return None
@@ -99,9 +107,10 @@ def check(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] =
 def conflicts(
     open_only: Annotated[bool, typer.Option("--open", help="Only conflicts still open.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    pool: POOL = "default",
 ) -> None:
     """List conflicts: kind, store, SKU, values and cycle, newest first."""
-    engine = _read_ledger(_settings(tokens=False))
+    engine = _read_ledger(pool_settings_for(_settings(tokens=False), pool), pool)
     rows = list_conflicts(engine, open_only=open_only) if engine is not None else []
     if as_json:
         print(json.dumps(rows, indent=2))
@@ -122,9 +131,10 @@ def conflicts(
 def history(
     sku: Annotated[str, typer.Argument(help="The SKU to show.")],
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    pool: POOL = "default",
 ) -> None:
     """One SKU across stores: its journal (every change to available) and every write."""
-    engine = _read_ledger(_settings(tokens=False))
+    engine = _read_ledger(pool_settings_for(_settings(tokens=False), pool), pool)
     if engine is None:
         err.print("the ledger is empty: no cycle has run yet")
         raise typer.Exit(1)
@@ -159,16 +169,17 @@ def reconcile(
     as_json: Annotated[bool, typer.Option("--json", help="Print a machine-readable summary.")] = False,
     store: Annotated[list[str] | None, typer.Option(
         "--store", help="Try this store even while its circuit is open (repeatable).")] = None,
+    pool: POOL = "default",
 ) -> None:
     """Run one cycle (pull every store, reconcile, push) and exit with its status."""
-    settings = _settings()
+    settings = pool_settings_for(_settings(tokens=pool == "default"), pool, tokens=True)
     unknown = sorted(set(store or ()) - {s.name for s in settings.enabled_stores})
     if unknown:
         err.print(f"[bold red]no enabled store named {', '.join(unknown)}[/]", highlight=False)
         raise typer.Exit(2)
     with exit_codes(), _progress(enabled=sys.stdout.isatty() and not as_json) as progress:
         report = asyncio.run(reconcile_once(settings, SystemClock(), dry_run=dry_run, progress=progress,
-                                            force=store or ()))
+                                            force=store or (), engine=pool_engine_for(settings, pool)))
     if as_json:
         print(json.dumps(summary(report), indent=2, sort_keys=True))
     elif dry_run:
@@ -213,13 +224,14 @@ def import_aliases(
 @app.command()
 def export(
     fmt: Annotated[str, typer.Option("--format", help="csv or json.")] = "csv",
+    pool: POOL = "default",
 ) -> None:
     """The ledger as it stands: SKU, available, and per store the expected count and remote id."""
     if fmt not in ("csv", "json"):
         err.print("--format must be csv or json")
         raise typer.Exit(2)
-    settings = _settings(tokens=False)
-    engine = _read_ledger(settings)
+    settings = pool_settings_for(_settings(tokens=False), pool)
+    engine = _read_ledger(settings, pool)
     rows = export_rows(engine) if engine is not None else []
     if fmt == "json":
         print(json.dumps(rows, indent=2, ensure_ascii=False))
@@ -237,10 +249,11 @@ def export(
 
 
 @app.command()
-def status(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
+def status(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+           pool: POOL = "default") -> None:
     """Per store: last pull and push, items, writes by outcome, open conflicts, lag; the last cycle."""
-    settings = _settings(tokens=False)
-    engine = _read_ledger(settings)
+    settings = pool_settings_for(_settings(tokens=False), pool)
+    engine = _read_ledger(settings, pool)
     if engine is None:
         err.print("the ledger is empty: no cycle has run yet")
         raise typer.Exit(1)

@@ -23,6 +23,7 @@ from .errors import ConfigError
 __all__ = [
     "DEFAULT_CONFIG",
     "DaemonSettings",
+    "FleetSettings",
     "LedgerSettings",
     "Platform",
     "Settings",
@@ -106,6 +107,19 @@ class DaemonSettings(BaseModel):
     @property
     def port(self) -> int:
         return split_listen(self.listen)[1]
+
+
+class FleetSettings(BaseModel):
+    """``syncd worker``: many pools on one PostgreSQL ledger, their cycles on Procrastinate."""
+
+    model_config = _FROZEN
+
+    concurrency: int = Field(default=1, ge=1, le=64)  # pool cycles at once per worker process
+    schedule_seconds: int = Field(default=5, ge=1, le=59)  # how often due pools are queued
+    stalled_seconds: float = Field(default=30.0, gt=0)  # a worker silent this long has its jobs taken over
+    heartbeat_seconds: float = Field(default=10.0, gt=0)
+    shutdown_timeout_seconds: float = Field(default=60.0, ge=0)  # SIGTERM: how long the cycles in flight get
+    lagging_pools: int = Field(default=10, ge=0, le=100)  # /metrics names this many most-lagging pools
 
 
 class StoreSettings(BaseModel):
@@ -231,6 +245,7 @@ class Settings(BaseSettings):
     ledger: LedgerSettings = LedgerSettings()
     sync: SyncSettings = SyncSettings()
     daemon: DaemonSettings = DaemonSettings()
+    fleet: FleetSettings = FleetSettings()
     stores: list[StoreSettings] = Field(default_factory=list)
 
     @model_validator(mode="after")
@@ -239,8 +254,9 @@ class Settings(BaseSettings):
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
             raise ValueError(f"store names must be unique; repeated: {', '.join(dupes)}")
-        if not any(s.enabled for s in self.stores):
-            raise ValueError("at least one enabled [[stores]] entry is required")
+        if not any(s.enabled for s in self.stores) and "fleet" not in self.model_fields_set:
+            raise ValueError("at least one enabled [[stores]] entry is required (a fleet's main config, with "
+                             "[fleet], may have none: its pools have them)")
         master = self.sync.master
         if master is not None and master not in names:
             raise ValueError(f"sync.master {master!r} is not the name of a configured store")
@@ -275,7 +291,7 @@ def unknown_env(environ: Mapping[str, str] | None = None) -> list[str]:
     be (a misspelt section or field would otherwise be ignored without a word)."""
     environ = os.environ if environ is None else environ
     sections: dict[str, type[BaseModel]] = {"ledger": LedgerSettings, "sync": SyncSettings,
-                                            "daemon": DaemonSettings}
+                                            "daemon": DaemonSettings, "fleet": FleetSettings}
     known = {"SYNCD_STORES", *(f"SYNCD_{name.upper()}" for name in sections),
              *(f"SYNCD_{name.upper()}__{field.upper()}" for name, model in sections.items()
                for field in model.model_fields)}

@@ -15,14 +15,12 @@ import asyncio
 import contextlib
 import os
 import signal
-import socket
 import time
-from collections.abc import Generator, Mapping
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 
 import httpx
 import structlog
-import uvicorn
 from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_MAX_INSTANCES, EVENT_JOB_MISSED, JobEvent
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
@@ -35,12 +33,13 @@ from starlette.routing import Route
 
 from .config import Settings, resolve_webhook_secret, split_listen
 from .cycle import REPLICA
-from .errors import ConfigError, ListenError, LockNotHeld
+from .errors import ConfigError, LockNotHeld
 from .http import Clock, SystemClock
 from .ledger import Ledger, as_utc, make_engine, upgrade
 from .ledger.tables import ConflictRow, CycleRow
 from .metrics import Metrics
 from .service import reconcile_once, reconcile_targeted
+from .serving import start_server, stop_servers
 from .statuspage import status_routes
 from .systemd import SystemdNotifier
 from .webhooks import EventBatch, EventMetrics, Inbox, WebhookReceiver, WebhookStore
@@ -48,14 +47,6 @@ from .webhooks import EventBatch, EventMetrics, Inbox, WebhookReceiver, WebhookS
 __all__ = ["Daemon"]
 
 log = structlog.get_logger("syncd.daemon")
-
-
-class _Server(uvicorn.Server):
-    """uvicorn without its own signal handlers: the daemon owns SIGTERM and SIGINT."""
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Generator[None, None, None]:
-        yield
 
 
 class Daemon:
@@ -274,13 +265,13 @@ class Daemon:
         upgrade(self.engine)
         loop = asyncio.get_running_loop()
         daemon = self.settings.daemon
-        servers = [await self._start(self.app(), daemon.listen)]
+        servers = [await start_server(self.app(), daemon.listen)]
         if self._separate_webhooks():
             assert daemon.webhook_listen is not None
             try:
-                servers.append(await self._start(self.webhook_app(), daemon.webhook_listen))
+                servers.append(await start_server(self.webhook_app(), daemon.webhook_listen))
             except BaseException:
-                await self._stop_servers(servers)
+                await stop_servers(servers)
                 raise
         scheduler = AsyncIOScheduler(timezone="UTC")
         scheduler.add_listener(self._on_scheduler_event, EVENT_JOB_MISSED | EVENT_JOB_MAX_INSTANCES | EVENT_JOB_ERROR)
@@ -306,36 +297,10 @@ class Daemon:
             events.cancel()
             for signum in (signal.SIGTERM, signal.SIGINT):
                 loop.remove_signal_handler(signum)
-            await self._stop_servers(servers)
+            await stop_servers(servers)
             self.engine.dispose()
         log.info("daemon.stopped", forced=self.forced)
         return 1 if self.forced else 0
-
-    @staticmethod
-    async def _start(app: Starlette, listen: str) -> tuple[_Server, asyncio.Task[None]]:
-        """Bind ``listen`` here (a ``ListenError`` saying why not), then serve ``app`` on it."""
-        host, port = split_listen(listen)
-        try:
-            family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
-            sock = socket.create_server((host, port), family=family)
-        except OSError as exc:
-            raise ListenError(f"cannot listen on {listen}: {exc.strerror or exc}") from None
-        server = _Server(uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="off",
-                                        access_log=False))
-        task = asyncio.create_task(server.serve(sockets=[sock]))
-        while not server.started:
-            if task.done():
-                task.result()  # raises why it could not start (e.g. the port is taken)
-                raise RuntimeError(f"HTTP endpoint {listen} did not start")
-            await asyncio.sleep(0.02)
-        return server, task
-
-    @staticmethod
-    async def _stop_servers(servers: list[tuple[_Server, asyncio.Task[None]]]) -> None:
-        for server, _ in servers:
-            server.should_exit = True
-        for _, task in servers:
-            await task
 
     async def _drain(self) -> None:
         task = self.cycle_task

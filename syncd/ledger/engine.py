@@ -5,6 +5,9 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import re
+import weakref
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -16,9 +19,11 @@ from sqlalchemy.pool import StaticPool
 
 from ..errors import LedgerError
 
-__all__ = ["is_memory_sqlite", "make_engine", "schema_exists", "sqlite_path", "upgrade"]
+__all__ = ["LOCK_KEYS", "is_memory_sqlite", "make_engine", "schema_exists", "sqlite_path", "upgrade"]
 
 MIGRATIONS = Path(__file__).with_name("migrations")
+SCHEMA_RE = re.compile(r"pool_[a-z0-9_]{1,40}")
+LOCK_KEYS: weakref.WeakKeyDictionary[Engine, int] = weakref.WeakKeyDictionary()  # engine → its pool's lock key
 
 
 def sqlite_path(url: str) -> Path | None:
@@ -34,14 +39,27 @@ def is_memory_sqlite(url: str) -> bool:
     return parsed.get_backend_name() == "sqlite" and sqlite_path(url) is None
 
 
-def make_engine(url: str) -> Engine:
+def make_engine(url: str, schema: str | None = None, **engine_kwargs: Any) -> Engine:
     """An engine for the ledger URL. SQLite gets a busy timeout and WAL; an in-memory
-    SQLite database is one shared connection so every session sees the same data."""
+    SQLite database is one shared connection so every session sees the same data.
+    ``schema`` (PostgreSQL): the ledger lives in that schema (a fleet's pool): it is
+    created if missing, every connection's ``search_path`` is that schema alone, and the
+    cycle lock's key is the pool's own."""
     try:
         parsed = make_url(url)
     except Exception as exc:  # sqlalchemy.exc.ArgumentError
         raise LedgerError(f"ledger.url is not a valid database URL: {exc}") from None
-    kwargs: dict[str, Any] = {}
+    kwargs: dict[str, Any] = dict(engine_kwargs)
+    if schema is not None:
+        if parsed.get_backend_name() != "postgresql":
+            raise LedgerError("pools other than 'default' need a PostgreSQL ledger")
+        if not SCHEMA_RE.fullmatch(schema):
+            raise LedgerError(f"{schema!r} is not a schema name syncd makes")
+        bootstrap = create_engine(url)
+        with bootstrap.begin() as conn:
+            conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
+        bootstrap.dispose()
+        kwargs["connect_args"] = {"options": f"-csearch_path={schema}"}
     if parsed.get_backend_name() == "sqlite":
         if is_memory_sqlite(url):
             kwargs = {"poolclass": StaticPool, "connect_args": {"check_same_thread": False}}
@@ -50,6 +68,8 @@ def make_engine(url: str) -> Engine:
     engine = create_engine(url, **kwargs)
     if parsed.get_backend_name() == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
+    if schema is not None:
+        LOCK_KEYS[engine] = 0x5359_0000_0000 | zlib.crc32(schema.encode())  # each pool's own cycle lock
     return engine
 
 

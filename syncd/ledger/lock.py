@@ -13,7 +13,7 @@ from pathlib import Path
 from sqlalchemy import Engine, text
 
 from ..errors import LockNotHeld
-from .engine import sqlite_path
+from .engine import LOCK_KEYS, sqlite_path
 
 __all__ = ["LOCK_KEY", "cycle_lock"]
 
@@ -27,7 +27,7 @@ async def cycle_lock(engine: Engine, url: str, timeout: float, poll: float = 0.2
     Raises ``LockNotHeld`` when another cycle keeps it longer than that.
     """
     if engine.dialect.name == "postgresql":
-        async with _pg_lock(engine, timeout, poll):
+        async with _pg_lock(engine, timeout, poll, LOCK_KEYS.get(engine, LOCK_KEY)):
             yield
         return
     path = sqlite_path(url)
@@ -39,11 +39,11 @@ async def cycle_lock(engine: Engine, url: str, timeout: float, poll: float = 0.2
 
 
 @contextlib.asynccontextmanager
-async def _pg_lock(engine: Engine, timeout: float, poll: float) -> AsyncIterator[None]:
+async def _pg_lock(engine: Engine, timeout: float, poll: float, key: int) -> AsyncIterator[None]:
     conn = engine.connect()
     try:
         waited = 0.0
-        while not conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": LOCK_KEY}).scalar():
+        while not conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": key}).scalar():
             conn.rollback()
             if waited >= timeout:
                 raise LockNotHeld(f"another syncd cycle holds the ledger lock (waited {timeout:g}s)")
@@ -53,7 +53,7 @@ async def _pg_lock(engine: Engine, timeout: float, poll: float) -> AsyncIterator
         try:
             yield
         finally:
-            conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": LOCK_KEY})
+            conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
             conn.commit()
     finally:
         conn.close()
