@@ -5,6 +5,7 @@ an existing single-pool ledger kept as the pool ``default``."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 from pathlib import Path
 from typing import Any
@@ -129,7 +130,7 @@ async def test_two_workers_never_run_one_pool_at_once(pg_url, monkeypatch, tmp_p
     with engine.connect() as conn:
         cycles = conn.execute(select(CycleRow.__table__).order_by(CycleRow.__table__.c.id)).mappings().all()
     spans = [(c["started_at"], c["finished_at"]) for c in cycles]
-    assert all(a[1] <= b[0] for a, b in zip(spans, spans[1:], strict=False)), spans  # never overlapping
+    assert all(a[1] <= b[0] for a, b in itertools.pairwise(spans)), spans  # never overlapping
     outcomes = (one.metrics.cycles.labels("ok")._value.get() + two.metrics.cycles.labels("ok")._value.get(),
                 one.metrics.cycles.labels("skipped_locked")._value.get()
                 + two.metrics.cycles.labels("skipped_locked")._value.get())
