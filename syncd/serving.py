@@ -37,7 +37,7 @@ async def start_server(app: Any, listen: str) -> Served:
     except OSError as exc:
         raise ListenError(f"cannot listen on {listen}: {exc.strerror or exc}") from None
     server = _Server(uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="off",
-                                    access_log=False))
+                                    access_log=False, log_config=None))
     task = asyncio.create_task(server.serve(sockets=[sock]))
     while not server.started:
         if task.done():
