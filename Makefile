@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 POOL ?= squarespace
 
-.PHONY: install test demo demo-live lint clean bench bench-profile bench-floor lock bench-latency
+.PHONY: install test demo demo-live lint clean bench bench-profile bench-floor lock bench-latency bench-fleet
 
 $(STAMP): pyproject.toml
 	test -d $(VENV) || $(PY) -m venv $(VENV)
@@ -65,3 +65,7 @@ bench-floor: $(STAMP)
 ## Sale-to-every-store latency with store events and polling only (not part of make test).
 bench-latency: $(STAMP)
 	$(BIN)/python bench/latency.py $(BENCH_ARGS)
+
+## The fleet: pools' cycles over 1, 2 and 4 syncd worker processes on PostgreSQL (not part of make test).
+bench-fleet: $(STAMP)
+	$(BIN)/python bench/fleet.py $(BENCH_ARGS)

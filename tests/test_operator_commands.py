@@ -101,3 +101,28 @@ async def test_import_aliases_checks_the_csv_and_is_used_by_the_next_cycle(ledge
 
     engine = make_engine(load_settings(ledger_with_history).ledger.url)
     assert load_aliases(engine) == {"a": {"JAM-OLD": "JAM"}}
+
+
+async def test_status_table_shows_the_last_push_and_a_dry_run_shows_what_it_detected(ledger_with_history,
+                                                                                      monkeypatch):
+    """`syncd status` on a terminal has a last-push column; `reconcile --dry-run` lists the
+    sales and restocks it detected, not only the writes it would make."""
+    import sys
+
+    import syncd.cli as cli_module
+    from syncd.core import JournalEntry, Plan
+
+    monkeypatch.setattr(cli_module.State, "config", ledger_with_history)
+    monkeypatch.setattr(sys.stdout, "isatty", lambda: True)
+    monkeypatch.setattr(cli_module.out, "width", 200)
+    with cli_module.out.capture() as table:
+        cli_module.status(as_json=False, pool="default")
+    assert "last push" in table.get() and "2026-01-01" in table.get()
+    report = cli_module.CycleReport(cycle_id=None, dry_run=True)
+    report.plan = Plan(journal=(JournalEntry("JAM", "a", -2, "sale"), JournalEntry("TEA", "b", 3, "restock"),
+                                JournalEntry("OIL", None, 5, "seed:min")),
+                       available={}, items={}, removed=frozenset(), adjustments=(), conflicts=())
+    with cli_module.out.capture() as plan:
+        cli_module._print_plan(report)
+    text = plan.get()
+    assert "Changes detected on the stores" in text and "-2" in text and "+3" in text and "OIL" not in text
