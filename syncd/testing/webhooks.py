@@ -60,6 +60,21 @@ def signed(platform: str, payload: Mapping[str, Any], secret: str, *, topic: str
     return body, headers
 
 
+def _forged(platform: str, body: bytes, headers: dict[str, str]) -> tuple[bytes, dict[str, str]]:
+    """The same event with a signature that does not match (Wix: a tampered JWT)."""
+    if platform == "wix":
+        return body[:-3] + (b"AAA" if not body.endswith(b"AAA") else b"BBB"), headers
+    forged = dict(headers)
+    for name in ("X-Shopify-Hmac-SHA256", "Squarespace-Signature"):
+        if name in forged:
+            forged[name] = ("0" if not forged[name].startswith("0") else "1") + forged[name][1:]
+    for name in list(forged):
+        if name not in ("content-type", "X-Shopify-Hmac-SHA256", "Squarespace-Signature", "X-Shopify-Topic",
+                        "X-Shopify-Event-Id"):
+            forged[name] = "not-the-secret"  # BigCommerce: the hook's header
+    return body, forged
+
+
 @dataclass
 class EventSender:
     """Posts signed events to ``url``. Knobs: ``duplicate`` (probability of a second
@@ -87,10 +102,12 @@ class EventSender:
             return
         body, headers = signed(self.platform, payload, self.secret, topic=topic, header=self.header)
         copies = 2 if self.rng.random() < self.duplicate else 1
-        for _ in range(copies):
-            if self.rng.random() < self.bad_signature:
-                body = body[:-2] + (b"x" if not body.endswith(b"x") else b"y") + body[-1:]
-            task = asyncio.get_running_loop().create_task(self._post(body, headers, self.rng.random() * self.delay))
+        posts = [(body, headers)] * copies
+        if self.rng.random() < self.bad_signature:  # a forgery beside the real delivery
+            posts.append(_forged(self.platform, body, headers))
+        for post_body, post_headers in posts:
+            task = asyncio.get_running_loop().create_task(
+                self._post(post_body, post_headers, self.rng.random() * self.delay))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
         self.sent += 1
