@@ -1,7 +1,7 @@
 """``syncd webhooks register | list | remove``: the stores' own subscription APIs.
 
     Shopify      webhookSubscriptionCreate / webhookSubscriptions / webhookSubscriptionDelete
-                 (topics INVENTORY_LEVELS_UPDATE, ORDERS_CREATE); events are signed with the
+                 (topic INVENTORY_LEVELS_UPDATE, which fires for sales too); events are signed with the
                  app's client secret, which is the store's ``webhook_secret``.
     BigCommerce  POST/GET/DELETE /v3/hooks (scopes store/sku/inventory/updated,
                  store/sku/inventory/order/updated, store/product/inventory/updated,
@@ -28,7 +28,7 @@ from ..errors import AuthError, ConfigError, PermanentStoreError, StoreError, Tr
 
 __all__ = ["SHOPIFY_TOPICS", "Subscription", "list_hooks", "register", "remove"]
 
-SHOPIFY_TOPICS = ("INVENTORY_LEVELS_UPDATE", "ORDERS_CREATE")
+SHOPIFY_TOPICS = ("INVENTORY_LEVELS_UPDATE",)  # fires for sales too (orders/create names variants only)
 BIGCOMMERCE_SCOPES = ("store/sku/inventory/updated", "store/sku/inventory/order/updated",
                       "store/product/inventory/updated", "store/product/inventory/order/updated")
 SQUARESPACE_TOPICS = ("order.create", "order.update")

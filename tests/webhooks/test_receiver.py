@@ -137,3 +137,13 @@ async def test_the_secret_never_appears_in_logs_or_answers(capsys):
     assert SECRETS["bigcommerce"] not in response.text + out.out + out.err
     assert "wrong" not in out.out + out.err  # nor what the forger sent
     assert "bc-hook-secret" not in repr(rec.stores)
+
+
+async def test_a_shopify_order_event_is_accepted_and_left_to_inventory_levels_update():
+    """orders/create names variants, not inventory items; the same sale's
+    inventory_levels/update names the item: the order event is answered 200, ignored."""
+    rec, inbox, _, registry = receiver()
+    body, headers = signed("shopify", {"id": 1, "line_items": [{"variant_id": 7, "quantity": 1}]},
+                           SIGNING["shopify"], topic="orders/create")
+    assert (await post(rec, "shopify", body, headers)).status_code == 200
+    assert inbox.depth == 0 and count(registry, "shopify", "ignored") == 1

@@ -49,7 +49,7 @@ async def test_register_list_remove(platform, monkeypatch):
     await register(settings, OTHER, transport)
     mine = await list_hooks(settings, URL, transport)
     assert {s.topic for s in mine} == {
-        "shopify": {"INVENTORY_LEVELS_UPDATE", "ORDERS_CREATE"}, "squarespace": {"order.create", "order.update"},
+        "shopify": {"INVENTORY_LEVELS_UPDATE"}, "squarespace": {"order.create", "order.update"},
         "bigcommerce": {"store/sku/inventory/updated", "store/sku/inventory/order/updated",
                         "store/product/inventory/updated", "store/product/inventory/order/updated"}}[platform]
     if platform == "bigcommerce":  # each hook sends the store's secret in its header on every event
