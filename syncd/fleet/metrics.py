@@ -32,6 +32,10 @@ class FleetMetrics:
                                   buckets=(0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300))
         self.lateness = Histogram("syncd_fleet_cycle_lateness_seconds", "How long after it was due a pool's cycle "
                                   "started.", registry=r, buckets=(0.5, 1, 2.5, 5, 10, 30, 60, 300, 900))
+        self.targeted_cycles = Counter("syncd_fleet_targeted_cycles_total", "Pool targeted cycles (store events) "
+                                       "run by this worker, by outcome.", ["outcome"], registry=r)
+        self.events = Counter("syncd_fleet_events_total", "Store events this worker received, by outcome.",
+                              ["outcome"], registry=r)
         self.pools = Gauge("syncd_fleet_pools", "Pools by state (the whole fleet).", ["state"], registry=r)
         self.lag = Gauge("syncd_fleet_pool_lag_seconds", "Seconds since the pool's last finished cycle, for the "
                          "most-lagging pools only.", ["pool"], registry=r)
@@ -40,6 +44,13 @@ class FleetMetrics:
             self.cycles.labels(outcome)
         for state in STATES:
             self.pools.labels(state)
+        for outcome in ("ok", "failed", "error", "skipped"):
+            self.targeted_cycles.labels(outcome)
+        for outcome in ("received", "ignored", "invalid", "malformed"):
+            self.events.labels(outcome)
+
+    def targeted(self, outcome: str, seconds: float) -> None:
+        self.targeted_cycles.labels(outcome).inc()
 
     def cycle(self, outcome: str, seconds: float, lateness: float) -> None:
         self.cycles.labels(outcome).inc()

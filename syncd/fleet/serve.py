@@ -1,6 +1,6 @@
 """``syncd worker``: a Procrastinate worker running pool cycles, with /healthz, /readyz,
-/metrics and a status page per pool, until SIGTERM (the cycles in flight finish first,
-within ``[fleet] shutdown_timeout_seconds``)."""
+/metrics, a status page per pool and ``POST /webhooks/{pool}/{store}`` (store events),
+until SIGTERM (the cycles in flight finish first, within ``[fleet] shutdown_timeout_seconds``)."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from ..config import Settings
 from ..http import SystemClock
 from ..serving import start_server, stop_servers
 from ..statuspage import status_routes
+from .events import event_routes
 from .pools import get_pool, list_pools, pool_engine, sync_default
 from .status import fleet_status
 from .worker import Fleet
@@ -65,7 +66,8 @@ def _routes(fleet: Fleet) -> list[Route]:
             engine.dispose()
 
     return [Route("/healthz", healthz), Route("/readyz", readyz), Route("/metrics", metrics),
-            Route("/status", pools), Route("/status/{pool}", pool_status)]
+            Route("/status", pools), Route("/status/{pool}", pool_status),
+            *event_routes(fleet, fleet.metrics.events)]
 
 
 async def run_worker(main: Settings) -> int:

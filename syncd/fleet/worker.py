@@ -21,6 +21,7 @@ Any number of ``syncd worker`` processes, on any number of machines, take jobs; 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections import OrderedDict
 from collections.abc import Mapping
@@ -36,7 +37,8 @@ from ..config import Settings
 from ..errors import LockNotHeld
 from ..http import Clock, SystemClock
 from ..ledger import upgrade
-from ..service import reconcile_once
+from ..service import reconcile_once, reconcile_targeted
+from .events import take_events
 from .metrics import FleetMetrics
 from .pools import due_pools, fleet_engine, get_pool, mark_finished, mark_started, pool_engine, pool_settings
 
@@ -44,6 +46,7 @@ __all__ = ["Fleet", "conninfo"]
 
 log = structlog.get_logger("syncd.fleet")
 CYCLE_TASK = "syncd.pool_cycle"
+TARGETED_TASK = "syncd.pool_targeted"
 SCHEMA_LOCK = 0x5359_4E45  # workers starting together install Procrastinate's schema one at a time
 
 
@@ -74,12 +77,17 @@ class Fleet:
         async def pool_cycle(pool: str) -> None:
             await self.run_cycle(pool)
 
+        @self.app.task(name=TARGETED_TASK, queue="cycles")
+        async def pool_targeted(pool: str) -> None:
+            await self.run_targeted(pool)
+
         @self.app.periodic(cron=f"* * * * * */{fleet.schedule_seconds}", periodic_id="schedule")
         @self.app.task(name="syncd.schedule", queue="schedule", queueing_lock="syncd.schedule")
         async def schedule(timestamp: int) -> None:
             await self.schedule()
 
         self.pool_cycle = pool_cycle
+        self.pool_targeted = pool_targeted
 
     # --- setting up -----------------------------------------------------------------------
 
@@ -99,6 +107,33 @@ class Fleet:
         except AlreadyEnqueued:
             return False
         return True
+
+    async def enqueue_targeted(self, pool: str) -> None:
+        """Queue the pool's targeted cycle (store events), unless one is queued already:
+        that one takes these events too. Same lock as the pool's full cycle."""
+        with contextlib.suppress(AlreadyEnqueued):
+            await self.pool_targeted.configure(lock=f"pool:{pool}", queueing_lock=f"events:{pool}").defer_async(
+                pool=pool)
+
+    async def run_targeted(self, name: str) -> str:
+        """Every waiting event of the pool in one targeted cycle."""
+        pool = get_pool(self.engine, name)
+        ids, refs, events = take_events(self.engine, name)
+        if pool is None or not pool.enabled or not events:
+            return "skipped"
+        began = time.monotonic()
+        with structlog.contextvars.bound_contextvars(pool=name):
+            try:
+                engine = await asyncio.to_thread(self._engine, name)
+                report = await reconcile_targeted(pool_settings(self.main, pool.config), self.clock, ids, refs,
+                                                  engine=engine, transports=(self.transports or {}).get(name),
+                                                  lock_timeout=30)
+                outcome = "ok" if report.exit_code == 0 else "failed"
+            except Exception as exc:  # the pool's next full cycle is the safety net
+                outcome = "error"
+                log.error("fleet.targeted_error", error=f"{type(exc).__name__}: {exc}", events=events)
+        self.metrics.targeted(outcome, time.monotonic() - began)
+        return outcome
 
     async def schedule(self) -> None:
         now = self.clock.wall()

@@ -246,3 +246,18 @@ class FleetPoolRow(SQLModel, table=True):
     last_outcome: str | None = Field(default=None, sa_column=Column(String(16), nullable=True))
     last_error: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     created_at: datetime = Field(sa_column=_ts())
+
+
+class FleetEventRow(SQLModel, table=True):
+    """A store event a fleet worker received: an item id (``kind`` "id") or a reference a
+    connector resolves (``kind`` "ref"), waiting for its pool's targeted cycle."""
+
+    __tablename__ = "fleet_event"
+    __table_args__ = (Index("ix_fleet_event_pool", "pool"),)
+
+    id: int | None = Field(default=None, sa_column=Column(Integer, primary_key=True))
+    pool: str = Field(sa_column=Column(String(64), nullable=False))
+    store: str = Field(sa_column=Column(String(100), nullable=False))
+    kind: str = Field(sa_column=Column(String(8), nullable=False))
+    ref: str = Field(sa_column=Column(String(255), nullable=False))
+    received_at: datetime = Field(sa_column=_ts())

@@ -238,3 +238,45 @@ async def test_the_single_pool_commands_take_pool(pg_url, monkeypatch, tmp_path)
     report = await reconcile_once(settings, FakeClock(), engine=pool_engine_for(settings, "shop_0"),
                                   transports=pools["shop_0"].transports())
     assert report.exit_code == 0 and converged(pools["shop_0"], "TEA") == 3
+
+
+async def test_store_events_reach_a_pool_through_any_worker(pg_url, monkeypatch, tmp_path):
+    """POST /webhooks/{pool}/{store} on a worker: verified with the pool's store secret, its
+    items queued for one targeted job under the pool's lock; forged 401, unknown 404."""
+    from starlette.applications import Starlette
+
+    from syncd.fleet.pools import read_pool_file
+    from syncd.fleet.serve import _routes
+    from syncd.testing.webhooks import signed
+
+    pool = Pool({"sh": ("shopify", STOCK), "sq": ("squarespace", STOCK)})
+    for k, v in pool.env().items():
+        monkeypatch.setenv(k, v)
+    monkeypatch.setenv("SHOP_HOOK", "shpss-fleet")
+    (tmp_path / "acme.toml").write_text(pool_toml(pool).replace(
+        'name = "sh"\nplatform = "shopify"\n', 'name = "sh"\nplatform = "shopify"\nwebhook_secret_env = "SHOP_HOOK"\n'
+        'shop = "acme.myshopify.com"\n'))
+    main = main_settings(pg_url)
+    fleet = Fleet(main, clock=FakeClock(), transports={"acme": pool.transports()})
+    add_pool(fleet.engine, "acme", read_pool_file(main, tmp_path / "acme.toml"), fleet.clock.wall())
+    http = httpx.AsyncClient(transport=httpx.ASGITransport(app=Starlette(routes=_routes(fleet))), base_url="http://w")
+    async with fleet.app.open_async():
+        await fleet.install()
+        await fleet.schedule()
+        await run_worker(fleet)  # the first full cycle
+        item = Ledger(pool_engine(main, "acme")).load_snapshot().store("sh")["JAM"].remote_id
+        pool["sh"].sell("JAM", 2)
+        body, headers = signed("shopify", {"inventory_item_id": int(item.rsplit("/", 1)[1])}, "shpss-fleet",
+                               topic="inventory_levels/update")
+        for _ in range(2):  # a duplicate: the same item, one targeted cycle
+            assert (await http.post("/webhooks/acme/sh", content=body, headers=headers)).status_code == 200
+        forged, fheaders = signed("shopify", {"inventory_item_id": 1}, "wrong", topic="inventory_levels/update")
+        assert (await http.post("/webhooks/acme/sh", content=forged, headers=fheaders)).status_code == 401
+        assert (await http.post("/webhooks/acme/sq", content=body, headers=headers)).status_code == 404  # polled
+        assert (await http.post("/webhooks/nope/sh", content=body, headers=headers)).status_code == 404
+        await run_worker(fleet)
+        assert converged(pool, "JAM") == 7
+        assert fleet.metrics.targeted_cycles.labels("ok")._value.get() == 1
+        assert fleet.metrics.events.labels("invalid")._value.get() == 1
+    await http.aclose()
+    fleet.close()
