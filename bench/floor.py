@@ -27,13 +27,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import heapq
-import itertools
 import json
 import math
 import os
 import sys
-from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
@@ -41,7 +38,7 @@ from typing import Any, TypeVar
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
-from syncd.testing.clock import FakeClock  # noqa: E402  (after the path is set)
+from syncd.testing.clock import VirtualClock  # noqa: E402  (after the path is set)
 
 T = TypeVar("T")
 
@@ -53,38 +50,6 @@ LIMITS = {
     "shopify": {"restore_rate": 100.0, "bucket_size": 2000.0},
     "wix": {"rate_limit_per_minute": 200, "catalog": "V1_CATALOG"},
 }
-
-
-class VirtualClock(FakeClock):
-    """``syncd.http.Clock`` in virtual time: ``sleep`` parks the task; the driver moves
-    time to the earliest wake-up once nothing else can run (FakeClock's ``sleep`` jumps at
-    once, which would add up the waits of tasks that wait side by side)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._sleepers: list[tuple[float, int, asyncio.Future[None]]] = []
-        self._seq = itertools.count()
-
-    async def sleep(self, seconds: float) -> None:
-        if seconds <= 0:
-            await asyncio.sleep(0)
-            return
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        heapq.heappush(self._sleepers, (self.t + seconds, next(self._seq), future))
-        await future
-
-    async def run(self, work: Callable[[], Awaitable[T]]) -> T:
-        loop = asyncio.get_running_loop()
-        task = asyncio.ensure_future(work())
-        while not task.done():
-            await asyncio.sleep(0)
-            if loop._ready or not self._sleepers:  # type: ignore[attr-defined]  # something can still run
-                continue
-            when, _, future = heapq.heappop(self._sleepers)
-            self.t = max(self.t, when)
-            if not future.done():
-                future.set_result(None)
-        return task.result()
 
 
 class Counting:

@@ -47,15 +47,6 @@ STORES = {"sh": "shopify", "bc": "bigcommerce", "wx": "wix", "sq": "squarespace"
 SECRETS = {"sh": "shpss-bench", "bc": "bc-bench", "sq": "ab" * 16}
 
 
-class Counting(httpx.AsyncBaseTransport):
-    def __init__(self, inner: httpx.AsyncBaseTransport, counts: Counter[str], name: str) -> None:
-        self.inner, self.counts, self.name = inner, counts, name
-
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        self.counts[self.name] += 1
-        return await self.inner.handle_async_request(request)
-
-
 def pct(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))], 3)
@@ -88,7 +79,7 @@ async def scenario(n: int, *, events: bool, sales: int, interval: int, workdir: 
                         sync={"interval_seconds": 3600 if events else interval, "event_debounce_ms": 200},
                         daemon={"listen": f"127.0.0.1:{port}", "webhook_listen": f"127.0.0.1:{hook}"})
     counts: Counter[str] = Counter()
-    transports = {name: Counting(t, counts, name) for name, t in pool.transports().items()}
+    transports = pool.transports(counts)
     daemon = Daemon(settings, transports=transports, notifier=SystemdNotifier({}))
     began = time.monotonic()
     task = asyncio.create_task(daemon.serve())

@@ -4,6 +4,7 @@ transports to reach them."""
 from __future__ import annotations
 
 import hashlib
+from collections import Counter
 from collections.abc import Mapping
 from typing import Any, Protocol
 
@@ -77,6 +78,15 @@ BUILDERS = {"squarespace": _squarespace, "bigcommerce": _bigcommerce, "saasignal
             "wix": _wix}
 
 
+class _Counting(httpx.AsyncBaseTransport):
+    def __init__(self, inner: httpx.AsyncBaseTransport, counts: Counter[str], name: str) -> None:
+        self.inner, self.counts, self.name = inner, counts, name
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        self.counts[self.name] += 1
+        return await self.inner.handle_async_request(request)
+
+
 class Pool:
     """Simulated stores by name: ``stores`` maps name → (platform, stock)."""
 
@@ -118,8 +128,12 @@ class Pool:
                   for n in self.sims]
         return Settings(ledger={"url": ledger_url}, sync=sync, stores=stores)
 
-    def transports(self) -> dict[str, httpx.AsyncBaseTransport]:
-        return {n: httpx.ASGITransport(app=s.app) for n, s in self.sims.items()}
+    def transports(self, counts: Counter[str] | None = None) -> dict[str, httpx.AsyncBaseTransport]:
+        """Each store's in-process transport; ``counts``: tallies the requests per store."""
+        plain = {n: httpx.ASGITransport(app=s.app) for n, s in self.sims.items()}
+        if counts is None:
+            return dict(plain)
+        return {n: _Counting(t, counts, n) for n, t in plain.items()}
 
     def quantities(self, sku: str) -> dict[str, int]:
         return {n: s.quantity(sku) for n, s in self.sims.items()}

@@ -4,11 +4,7 @@ item), paced under the documented bucket (10 a second, burst 10) with no 429, an
 
 from __future__ import annotations
 
-import asyncio
-import heapq
-import itertools
 import random
-from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import TypeVar
 
@@ -18,42 +14,12 @@ import pytest
 from syncd.connectors.saasignal import SaaSignalConnector, capabilities, classify, pace
 from syncd.http import ApiClient, RetryPolicy, limiter_for
 from syncd.testing import FakeClock
+from syncd.testing.clock import VirtualClock
 from syncd.testing.pool import Pool
 from syncd.testing.saasignal_sim import SaaSignalSimulator, SsRecord
 
 T = TypeVar("T")
 TOKEN = "sk_live_ss_secret"
-
-
-class VirtualClock(FakeClock):
-    """Time that jumps to the earliest sleeper once every task waits (as bench/floor.py):
-    tasks sleeping side by side wait together, as they would in real time."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._sleepers: list[tuple[float, int, asyncio.Future[None]]] = []
-        self._seq = itertools.count()
-
-    async def sleep(self, seconds: float) -> None:
-        if seconds <= 0:
-            await asyncio.sleep(0)
-            return
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        heapq.heappush(self._sleepers, (self.t + seconds, next(self._seq), future))
-        await future
-
-    async def run(self, work: Callable[[], Awaitable[T]]) -> T:
-        loop = asyncio.get_running_loop()
-        task = asyncio.ensure_future(work())
-        while not task.done():
-            await asyncio.sleep(0)
-            if loop._ready or not self._sleepers:  # type: ignore[attr-defined]
-                continue
-            when, _, future = heapq.heappop(self._sleepers)
-            self.t = max(self.t, when)
-            if not future.done():
-                future.set_result(None)
-        return task.result()
 
 
 def catalogue() -> tuple[dict[str, int], list[SsRecord]]:

@@ -24,15 +24,6 @@ RETRY = RetryPolicy(max_attempts=3, base=0.1, cap=1.0, rng=random.Random(7))
 PLATFORMS = {"sq": "squarespace", "bc": "bigcommerce", "ss": "saasignal", "sh": "shopify", "wx": "wix"}
 
 
-class Counting(httpx.AsyncBaseTransport):
-    def __init__(self, inner: httpx.AsyncBaseTransport, counts: Counter[str], name: str) -> None:
-        self.inner, self.counts, self.name = inner, counts, name
-
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        self.counts[self.name] += 1
-        return await self.inner.handle_async_request(request)
-
-
 def stock(n: int) -> dict[str, int]:
     return {f"SKU{i:05d}": 20 for i in range(n)}
 
@@ -49,7 +40,7 @@ def url(engine: Engine) -> str:
 
 
 def transports(pool: Pool, counts: Counter[str]) -> dict[str, httpx.AsyncBaseTransport]:
-    return {n: Counting(t, counts, n) for n, t in pool.transports().items()}
+    return pool.transports(counts)
 
 
 def remote_id(engine: Engine, store: str, sku: str) -> str:
