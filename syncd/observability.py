@@ -121,6 +121,10 @@ def configure_logging(secrets: Iterable[str] = (), level: str = "info", json: bo
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(levelno if levelno <= logging.DEBUG else max(levelno, logging.WARNING))
+    for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):  # a uvicorn started with its own
+        library = logging.getLogger(name)  # log_config left plain-text handlers and propagate off
+        library.handlers.clear()
+        library.propagate = True
     events = logging.getLogger(EVENTS_LOGGER)
     events.setLevel(levelno)
     events.propagate = True
