@@ -56,7 +56,8 @@ def make_engine(url: str, schema: str | None = None, **engine_kwargs: Any) -> En
         if not SCHEMA_RE.fullmatch(schema):
             raise LedgerError(f"{schema!r} is not a schema name syncd makes")
         bootstrap = create_engine(url)
-        with bootstrap.begin() as conn:
+        with bootstrap.begin() as conn:  # two workers at once: CREATE SCHEMA IF NOT EXISTS can race
+            conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": MIGRATION_LOCK_KEY})
             conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
         bootstrap.dispose()
         kwargs["connect_args"] = {"options": f"-csearch_path={schema}"}

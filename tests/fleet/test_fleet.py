@@ -131,10 +131,11 @@ async def test_two_workers_never_run_one_pool_at_once(pg_url, monkeypatch, tmp_p
         cycles = conn.execute(select(CycleRow.__table__).order_by(CycleRow.__table__.c.id)).mappings().all()
     spans = [(c["started_at"], c["finished_at"]) for c in cycles]
     assert all(a[1] <= b[0] for a, b in itertools.pairwise(spans)), spans  # never overlapping
-    outcomes = (one.metrics.cycles.labels("ok")._value.get() + two.metrics.cycles.labels("ok")._value.get(),
-                one.metrics.cycles.labels("skipped_locked")._value.get()
-                + two.metrics.cycles.labels("skipped_locked")._value.get())
-    assert outcomes == ((2, 0) if procrastinate_lock else (1, 1)), outcomes
+    outcomes = tuple(one.metrics.cycles.labels(o)._value.get() + two.metrics.cycles.labels(o)._value.get()
+                     for o in ("ok", "skipped_locked", "error"))
+    # Without Procrastinate's lock the two usually overlap and the ledger's lock makes one skip;
+    # on a loaded machine the second may start after the first ended and simply run.
+    assert outcomes in ([(2, 0, 0)] if procrastinate_lock else [(1, 1, 0), (2, 0, 0)]), outcomes
     assert_conserved(Ledger(engine))
     assert all(n == 1 for n in pools["shop_0"]["shop_0_sq"].applied_keys.values())
     engine.dispose()
