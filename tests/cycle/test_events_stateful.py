@@ -23,7 +23,6 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule, run_state_machine_as_test
 
-from syncd.core import ConflictKind
 from syncd.http import RetryPolicy
 from syncd.ledger import Ledger, make_engine, upgrade
 from syncd.service import reconcile_once, reconcile_targeted
@@ -31,7 +30,7 @@ from syncd.testing import FakeClock
 from syncd.testing.pool import Pool
 from tests.conftest import PG_URL
 from tests.cycle.test_stateful import Crash, CrashAfterSend
-from tests.helpers import assert_conserved
+from tests.helpers import assert_conserved, assert_truth
 
 STORES = {"sq": "squarespace", "bc": "bigcommerce", "sh": "shopify"}
 SKUS = ("A", "B", "C")
@@ -134,15 +133,7 @@ class EventMachine(RuleBasedStateMachine):
             sim.before_write.clear()
         for _ in range(3):
             assert self._run(None)
-        available = self.ledger.load_snapshot().available
-        undecided = {c.sku for c in self.ledger.open_conflicts() if c.kind == ConflictKind.UNKNOWN_OUTCOME}
-        for sku in SKUS:
-            if sku in undecided:
-                assert available[sku] <= self.truth[sku], (sku, available[sku], self.truth[sku])
-            else:
-                assert available[sku] == self.truth[sku], (sku, available[sku], self.truth[sku])
-            assert set(self.pool.quantities(sku).values()) == {max(0, available[sku])}, self.pool.quantities(sku)
-        assert self.ledger.unresolved() == []
+        assert_truth(self.ledger, self.pool, self.truth)
         self.engine.dispose()
 
 

@@ -26,13 +26,12 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
-from syncd.core import ConflictKind
 from syncd.http import RetryPolicy
 from syncd.ledger import Ledger, OutboxStatus, make_engine, upgrade
 from syncd.service import reconcile_once
 from syncd.testing import FakeClock
 from syncd.testing.pool import Pool
-from tests.helpers import assert_conserved
+from tests.helpers import assert_conserved, assert_truth
 
 STORES = {"sq": "squarespace", "bc": "bigcommerce", "ss": "saasignal"}
 SKUS = ("A", "B")
@@ -144,16 +143,9 @@ class SyncMachine(RuleBasedStateMachine):
         self.crash_next = None
         for _ in range(3):
             assert self._cycle()
-        available = self.ledger.load_snapshot().available
-        undecided = {c.sku for c in self.ledger.open_conflicts() if c.kind == ConflictKind.UNKNOWN_OUTCOME}
-        for sku in SKUS:
-            truth = self.seeds[sku] + sum(self.pool[n].merchant_changes[_key(self.pool, n, sku)] for n in STORES)
-            if sku in undecided:
-                assert available[sku] <= truth, (sku, available[sku], truth)  # never oversells
-            else:
-                assert available[sku] == truth, (sku, available[sku], truth)  # no sale lost or doubled
-            assert set(self.pool.quantities(sku).values()) == {max(0, available[sku])}, self.pool.quantities(sku)
-        assert self.ledger.unresolved() == []
+        assert_truth(self.ledger, self.pool, {
+            sku: self.seeds[sku] + sum(self.pool[n].merchant_changes[_key(self.pool, n, sku)] for n in STORES)
+            for sku in SKUS})
         self.engine.dispose()
 
 
